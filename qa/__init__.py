@@ -1,0 +1,8 @@
+"""briefing QA: question answering with citations over briefing documents, offline."""
+
+from qa.answering import Assistant
+from qa.errors import QAError
+from qa.settings import Settings
+from qa.types import Answer, Chunk, Citation, Document, Passage
+
+__all__ = ["Answer", "Assistant", "Chunk", "Citation", "Document", "Passage", "QAError", "Settings"]

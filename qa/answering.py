@@ -1,0 +1,172 @@
+"""The ``Assistant``: the one entry point for asking questions over an index.
+
+question -> retrieval query -> passages -> prompt -> streamed answer ->
+citations resolved and checked. Models load lazily, once per assistant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from qa.citations import is_refusal, resolve_citations
+from qa.embedding import Embedder
+from qa.errors import EmptyQuestionError, QuestionTooLongError
+from qa.generation import Generator
+from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
+from qa.documents import load_documents
+from qa.prompting import Templates, build_prompt
+from qa.retrieval import Retriever
+from qa.settings import Settings
+from qa.store import IndexStore
+from qa.types import Answer, Passage
+
+Turn = tuple[str, str]  # (question, answer) of an earlier exchange
+
+
+class Assistant:
+    def __init__(self, store: IndexStore, settings: Settings, embedder: Embedder | None = None,
+                 generator: Generator | None = None, index_dir: Path | None = None):
+        self.settings = settings
+        self.index_dir = index_dir
+        self.embedder = embedder or make_embedder(settings)
+        self.generator = generator or make_generator(settings)
+        self.templates = Templates.load(settings.prompts_dir)
+        self._set_store(store)
+
+    # -- construction ------------------------------------------------------------
+
+    @classmethod
+    def from_folder(cls, paths: str | Path | Sequence[str | Path], index_dir: str | Path = "index",
+                    settings: Settings | None = None, rebuild: bool = False,
+                    progress: Progress | None = None, **overrides: Any) -> Assistant:
+        """Build or update the index over ``paths``, then open it."""
+        settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
+        embedder = make_embedder(settings)
+        folders = [paths] if isinstance(paths, str | Path) else list(paths)
+        store, _ = update_index(folders, settings.index_dir, embedder, settings,
+                                rebuild=rebuild, progress=progress)
+        return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
+
+    @classmethod
+    def open(cls, index_dir: str | Path = "index", settings: Settings | None = None,
+             **overrides: Any) -> Assistant:
+        """Open an index built earlier."""
+        settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
+        embedder = make_embedder(settings)
+        store = IndexStore.load(settings.index_dir, embedder.name)
+        return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
+
+    # -- asking ------------------------------------------------------------------
+
+    def retrieve(self, question: str, k: int = 10) -> list[Passage]:
+        return self.retriever.retrieve(self._check(question), k)
+
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        answer = None
+        for piece in self.stream(question, history):
+            if isinstance(piece, Answer):
+                answer = piece
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
+        """Text pieces as they are generated, then the final ``Answer``."""
+        question = self._check(question)
+        started = time.perf_counter()
+        query = self.retrieval_query(question, history)
+        passages = self.retriever.retrieve(query, self.settings.candidates)
+        timings = {"retrieval": time.perf_counter() - started}
+        relevant = [p for p in passages if p.score >= self.settings.min_relevance]
+        if not relevant:
+            yield self._refusal(question, passages, timings, started)
+            return
+        prompt = build_prompt(question, relevant[: self.settings.top_k], self.templates,
+                              self.generator.count_tokens, self.settings.prompt_token_budget)
+        pieces: list[str] = []
+        for piece in self.generator.stream_chat(prompt.messages):
+            if not pieces:
+                timings["first_token"] = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        timings["tokens"] = float(len(pieces))
+        yield self._finish(question, "".join(pieces), prompt.passages, timings, started)
+
+    def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str:
+        """The last question, with the previous one for context so pronouns resolve."""
+        if not history:
+            return question
+        previous = history[-1][0]
+        return f"{previous} {question}"
+
+    # -- documents ---------------------------------------------------------------
+
+    def add_documents(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IndexReport:
+        """Index new or changed files and save; the old index serves until the swap."""
+        documents = load_documents(paths)
+        store, report = apply_documents(self.store, documents, self.embedder, self.settings,
+                                        prune=False, progress=progress)
+        self._save_and_swap(store)
+        return report
+
+    def remove_document(self, doc_id: str) -> None:
+        self._save_and_swap(remove_document(self.store, doc_id))
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        counts: dict[str, int] = {}
+        for chunk in self.store.chunks:
+            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "source": d.source,
+                 "chunks": counts.get(d.doc_id, 0)} for d in self.store.documents.values()]
+
+    # -- internals ---------------------------------------------------------------
+
+    def _set_store(self, store: IndexStore) -> None:
+        self.store = store
+        self.retriever = Retriever(store, self.embedder, candidates=self.settings.candidates)
+
+    def _save_and_swap(self, store: IndexStore) -> None:
+        if self.index_dir is not None:
+            store.save(self.index_dir)
+        self._set_store(store)
+
+    def _check(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyQuestionError("The question is empty: type a question about the documents.")
+        question = " ".join(question.split())
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionTooLongError(
+                f"The question is {len(question):,} characters long; the limit is {limit:,}. "
+                "Ask a shorter question (QA_MAX_QUESTION_CHARS raises the limit)."
+            )
+        return question
+
+    def _refusal(self, question: str, passages: list[Passage], timings: dict[str, float],
+                 started: float) -> Answer:
+        timings["total"] = time.perf_counter() - started
+        return Answer(question=question, text=self.templates.refusal, abstained=True,
+                      passages=passages, timings=timings)
+
+    def _finish(self, question: str, raw: str, passages: list[Passage],
+                timings: dict[str, float], started: float) -> Answer:
+        if is_refusal(raw):
+            return self._refusal(question, passages, timings, started)
+        text, citations = resolve_citations(raw.strip(), passages)
+        timings["total"] = time.perf_counter() - started
+        return Answer(question=question, text=text, citations=citations, passages=passages,
+                      timings=timings)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    return Embedder(settings.embedder_path, batch_size=settings.embed_batch_size,
+                    threads=settings.n_threads)
+
+
+def make_generator(settings: Settings) -> Generator:
+    return Generator(settings.generator_path, settings.cache_dir, n_ctx=settings.n_ctx,
+                     n_threads=settings.n_threads, temperature=settings.temperature,
+                     max_tokens=settings.max_answer_tokens)

@@ -1,0 +1,190 @@
+"""The ``qa`` command: index, ask, chat, serve, eval.
+
+Errors print one line and exit non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QAError
+from qa.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except QAError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; the index on disk is unchanged unless a save completed", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Ask questions about briefing "
+                                     "documents; answers cite the passages they use.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = _command(commands, "index", cmd_index, "build or update the index over files and folders")
+    index.add_argument("paths", nargs="+", help="files or folders (searched recursively)")
+    index.add_argument("--rebuild", action="store_true", help="start from an empty index")
+
+    ask = _command(commands, "ask", cmd_ask, "answer one question, with numbered sources")
+    ask.add_argument("question")
+    ask.add_argument("--docs", help="index these files first (incrementally)")
+
+    chat = _command(commands, "chat", cmd_chat, "a conversation in the terminal")
+    chat.add_argument("--docs", help="index these files first (incrementally)")
+
+    serve = _command(commands, "serve", cmd_serve, "start the web chat")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 7860)")
+    serve.add_argument("--auth", help="user:password required to open the page (or QA_AUTH)")
+    serve.add_argument("--docs", help="index these files first (incrementally)")
+
+    evaluate = _command(commands, "eval", cmd_eval, "score the system on a question set")
+    evaluate.add_argument("questions", help="JSONL question set")
+    evaluate.add_argument("--docs", help="index these documents (into a scratch index unless --index)")
+    evaluate.add_argument("--out", default="evals/out/latest", help="folder for report.json/.md")
+    evaluate.add_argument("--retrieval-only", action="store_true", help="skip the generator")
+    evaluate.add_argument("-k", type=int, default=10, help="passages retrieved for retrieval metrics")
+    return parser
+
+
+def _command(commands: Any, name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.set_defaults(handler=handler)
+    sub.add_argument("--index", dest="index_dir", help="index folder (default ./index or QA_INDEX_DIR)")
+    sub.add_argument("--generator", dest="generator_path", help="GGUF file (or QA_GENERATOR_PATH)")
+    sub.add_argument("--embedder", dest="embedder_path",
+                     help="sentence-transformers folder (or QA_EMBEDDER_PATH)")
+    sub.add_argument("--top-k", dest="top_k", type=int, help="passages given to the model")
+    sub.add_argument("--threads", dest="n_threads", type=int, help="CPU threads")
+    return sub
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    names = ("index_dir", "generator_path", "embedder_path", "top_k", "n_threads",
+             "host", "port", "auth")
+    return Settings.from_env(**{n: getattr(args, n, None) for n in names})
+
+
+def open_assistant(args: argparse.Namespace) -> Any:
+    from qa.answering import Assistant
+
+    settings = settings_from(args)
+    if getattr(args, "docs", None):
+        return Assistant.from_folder(args.docs, settings.index_dir, settings=settings,
+                                     progress=progress_bar())
+    return Assistant.open(settings.index_dir, settings=settings)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from qa.answering import make_embedder
+    from qa.indexing import update_index
+
+    settings = settings_from(args)
+    _, report = update_index(args.paths, settings.index_dir, make_embedder(settings), settings,
+                             rebuild=args.rebuild, progress=progress_bar())
+    print(f"Indexed into {settings.index_dir}: {report.summary()}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    assistant = open_assistant(args)
+    answer = _stream_answer(assistant, args.question, [])
+    return 0 if answer is not None else 1
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    assistant = open_assistant(args)
+    print("Ask about the documents; an empty line or Ctrl-D ends the chat.")
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        try:
+            answer = _stream_answer(assistant, question, history)
+        except QAError as error:
+            print(f"error: {error}")
+            continue
+        history.append((question, answer.text))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.app import serve
+
+    serve(settings_from(args), docs=getattr(args, "docs", None))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluation import run_from_cli
+
+    return run_from_cli(args, settings_from(args))
+
+
+def _stream_answer(assistant: Any, question: str, history: list[tuple[str, str]]) -> Any:
+    from qa.types import Answer
+
+    answer = None
+    for piece in assistant.stream(question, history):
+        if isinstance(piece, Answer):
+            answer = piece
+        else:
+            print(piece, end="", flush=True)
+    print()
+    print(format_sources(answer))
+    return answer
+
+
+def format_sources(answer: Any) -> str:
+    if answer.abstained:
+        return f"\n{answer.text}"
+    lines = ["", "Sources:"]
+    for citation in answer.citations:
+        where = ", ".join(p for p in (citation.date, f"p. {citation.page}" if citation.page else None) if p)
+        lines.append(f"[{citation.number}] {citation.title}" + (f" ({where})" if where else ""))
+        lines.append(f"    {Path(citation.source).name}, characters {citation.start}-{citation.end}")
+        quote = " ".join(citation.quote.split())
+        lines.append(textwrap.indent(textwrap.fill(f"“{quote}”", 92), "    "))
+    return "\n".join(lines)
+
+
+def progress_bar() -> Any:
+    """A tqdm bar on stderr fed by the indexer's progress callback."""
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int, what: str) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, unit=" chunks", desc="embedding", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Errors a user can act on: each carries one line that says what to do."""
+
+
+class QAError(Exception):
+    """Base class; ``str(error)`` is the message shown to the user."""
+
+
+class EmptyQuestionError(QAError):
+    pass
+
+
+class QuestionTooLongError(QAError):
+    pass
+
+
+class NoDocumentsError(QAError):
+    pass
+
+
+class ModelError(QAError):
+    pass
+
+
+class IndexUnavailableError(QAError):
+    """The index is missing, corrupt, or built with other settings."""
+
+
+class DocumentError(QAError):
+    """A file could not be read; loading skips it with a warning."""

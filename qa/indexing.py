@@ -1,0 +1,125 @@
+"""Build or update an index from files: only new or changed documents are embedded.
+
+A document whose content hash is unchanged keeps its chunks and vectors; a
+changed one is re-chunked and re-embedded; a document whose file is gone (or
+no longer under the indexed folders) leaves the index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunking import ChunkingConfig, chunk_documents
+from qa.documents import load_documents
+from qa.embedding import Embedder
+from qa.errors import IndexUnavailableError
+from qa.settings import Settings
+from qa.store import IndexStore, index_exists
+from qa.types import Document
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]  # (done, total, what)
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    chunks_embedded: int
+    total_chunks: int
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded, "
+            f"{self.total_chunks} in the index"
+        )
+
+
+def chunking_config(settings: Settings) -> ChunkingConfig:
+    return ChunkingConfig(settings.chunk_tokens, settings.chunk_overlap_sentences)
+
+
+def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
+                   rebuild: bool = False) -> IndexStore:
+    config = chunking_config(settings)
+    chunking = {"max_tokens": config.max_tokens, "overlap_sentences": config.overlap_sentences}
+    if index_exists(index_dir) and not rebuild:
+        store = IndexStore.load(index_dir, embedder.name)
+        if store.manifest.chunking != chunking:
+            raise IndexUnavailableError(
+                f"The index in {index_dir} was chunked with {store.manifest.chunking}, not "
+                f"{chunking}. Rebuild it with `qa index <your documents> --index {index_dir} --rebuild`."
+            )
+        return store
+    return IndexStore.empty(embedder.name, embedder.dimension, chunking)
+
+
+def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedder,
+                 settings: Settings, rebuild: bool = False, prune: bool = True,
+                 progress: Progress | None = None) -> tuple[IndexStore, IndexReport]:
+    """Bring the index in ``index_dir`` in line with the files under ``paths``."""
+    paths = [Path(p) for p in paths]
+    documents = load_documents(paths)
+    store = open_or_create(index_dir, embedder, settings, rebuild)
+    store, report = apply_documents(store, documents, embedder, settings,
+                                    prune=prune, progress=progress)
+    store.save(index_dir)
+    return store, report
+
+
+def apply_documents(store: IndexStore, documents: list[Document], embedder: Embedder,
+                    settings: Settings, prune: bool = True,
+                    progress: Progress | None = None) -> tuple[IndexStore, IndexReport]:
+    """A new store with ``documents`` added or refreshed and vanished ones pruned."""
+    incoming = {d.doc_id: d for d in documents}
+    old = store.manifest.documents
+    changed = [d for d in documents if old.get(d.doc_id, {}).get("content_hash") != d.content_hash]
+    gone = {doc_id for doc_id, meta in old.items()
+            if doc_id not in incoming and prune and _vanished(meta["source"])}
+    drop = gone | {d.doc_id for d in changed}
+    keep_rows = [i for i, c in enumerate(store.chunks) if c.doc_id not in drop]
+    new_chunks = chunk_documents(changed, embedder.count_tokens, chunking_config(settings))
+    new_vectors = _embed([c.text for c in new_chunks], embedder, progress)
+    docs = {k: v for k, v in store.documents.items() if k not in drop}
+    docs.update({d.doc_id: d for d in changed})
+    chunks = [store.chunks[i] for i in keep_rows] + new_chunks
+    vectors = np.vstack([store.vectors[keep_rows], new_vectors]) if chunks else store.vectors[:0]
+    added = sum(1 for d in changed if d.doc_id not in old)
+    report = IndexReport(added=added, updated=len(changed) - added, removed=len(gone),
+                         unchanged=len(documents) - len(changed),
+                         chunks_embedded=len(new_chunks), total_chunks=len(chunks))
+    return store.replace_contents(docs, chunks, vectors.astype(np.float32)), report
+
+
+def remove_document(store: IndexStore, doc_id: str) -> IndexStore:
+    rows = [i for i, c in enumerate(store.chunks) if c.doc_id != doc_id]
+    docs = {k: v for k, v in store.documents.items() if k != doc_id}
+    return store.replace_contents(docs, [store.chunks[i] for i in rows], store.vectors[rows])
+
+
+def _vanished(source: str) -> bool:
+    """Only a file gone from disk leaves the index: one that turned unreadable
+    keeps its last good version, so nothing indexed is lost to a bad write."""
+    return not Path(source).exists()
+
+
+def _embed(texts: list[str], embedder: Embedder, progress: Progress | None) -> np.ndarray:
+    """Embed in slices so progress is visible and an interrupt is cheap."""
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    step = max(embedder.batch_size * 4, 1)
+    parts = []
+    for start in range(0, len(texts), step):
+        parts.append(embedder.encode(texts[start : start + step]))
+        if progress:
+            progress(min(start + step, len(texts)), len(texts), "chunks embedded")
+    return np.vstack(parts)

@@ -1,0 +1,93 @@
+"""Prompt templates (files in ``prompts/``) filled with numbered passages.
+
+The prompt is kept within a token budget: the lowest-ranked passages go first,
+then the last kept passage is cut at a sentence boundary, so the context window
+never overflows whatever the passages hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from qa.chunking import sentence_spans
+from qa.types import Passage
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Templates:
+    system: str
+    question: str
+    passage: str
+    refusal: str
+    condense: str
+
+    @classmethod
+    def load(cls, folder: Path) -> Templates:
+        return _load_templates(folder.resolve())
+
+
+@lru_cache(maxsize=8)
+def _load_templates(folder: Path) -> Templates:
+    def read(name: str) -> str:
+        return (folder / name).read_text(encoding="utf-8").strip()
+
+    return Templates(system=read("system.txt"), question=read("question.txt"),
+                     passage=read("passage.txt"), refusal=read("refusal.txt"),
+                     condense=read("condense.txt"))
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[dict[str, str]]
+    passages: list[Passage]  # passage i is [i + 1] in the prompt
+
+
+def build_prompt(question: str, passages: list[Passage], templates: Templates,
+                 count_tokens: TokenCounter, budget: int) -> Prompt:
+    """Messages whose variable part fits ``budget`` tokens; passages numbered from 1."""
+    fixed = count_tokens(templates.question.format(passages="", question=question))
+    kept: list[Passage] = []
+    texts: list[str] = []
+    used = fixed
+    for passage in passages:
+        block = templates.passage.format(number=len(kept) + 1, text=_flat(passage.text))
+        cost = count_tokens(block) + 1
+        if used + cost > budget:
+            cut = _cut_to_fit(passage.text, budget - used - 8, count_tokens)
+            if cut and not kept:  # always keep at least part of the best passage
+                kept.append(passage)
+                texts.append(templates.passage.format(number=1, text=_flat(cut)))
+            break
+        kept.append(passage)
+        texts.append(block)
+        used += cost
+    user = templates.question.format(passages="\n".join(texts), question=question)
+    messages = [{"role": "system", "content": templates.system}, {"role": "user", "content": user}]
+    return Prompt(messages=messages, passages=kept)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cut_to_fit(text: str, budget: int, count_tokens: TokenCounter) -> str:
+    """The longest run of leading sentences within ``budget`` tokens."""
+    if budget <= 0:
+        return ""
+    best = ""
+    for _, end in sentence_spans(text):
+        candidate = text[:end]
+        if count_tokens(candidate) > budget:
+            break
+        best = candidate
+    if not best:  # one sentence too long: fall back to words
+        words = text.split()
+        while words and count_tokens(" ".join(words)) > budget:
+            words = words[: max(1, len(words) * 3 // 4)] if len(words) > 1 else []
+        best = " ".join(words)
+    return best

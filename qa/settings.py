@@ -1,0 +1,80 @@
+"""All configuration in one place: defaults, overridden by ``QA_*`` variables,
+overridden by CLI flags. Defaults are chosen for a 2-core laptop CPU."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "qa"
+
+
+def _default_threads() -> int:
+    return max(1, min(os.cpu_count() or 2, 8))
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    cache_dir: Path = _default_cache_dir()
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    # Models: a path overrides the packaged default (see shared MODELS.md).
+    generator_path: str | None = None
+    embedder_path: str | None = None
+    n_ctx: int = 4096
+    n_threads: int = _default_threads()
+    max_answer_tokens: int = 256
+    temperature: float = 0.0
+    # Chunking, in embedder word pieces (all-MiniLM-L6-v2 reads at most 256).
+    chunk_tokens: int = 128
+    chunk_overlap_sentences: int = 1
+    # Retrieval and prompting.
+    top_k: int = 4
+    candidates: int = 30
+    prompt_token_budget: int = 900
+    min_relevance: float = 0.2
+    embed_batch_size: int = 64
+    max_question_chars: int = 2000
+    # Web chat.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None
+    max_upload_mb: int = 20
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied; ``None`` values leave a field as is."""
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **{k: _coerce(k, v) for k, v in clean.items()})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults < ``QA_<FIELD>`` environment variables < explicit overrides."""
+        env = os.environ if environ is None else environ
+        from_env = {
+            f.name: env[f"QA_{f.name.upper()}"]
+            for f in fields(cls)
+            if f"QA_{f.name.upper()}" in env
+        }
+        return cls().replace(**from_env).replace(**overrides)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Environment values arrive as strings; give each field its own type."""
+    default = getattr(Settings, name, None)
+    if not isinstance(value, str):
+        return Path(value) if isinstance(default, Path) else value
+    if isinstance(default, bool):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, Path):
+        return Path(value).expanduser()
+    return value

@@ -1,0 +1,260 @@
+"""The persisted index: documents, chunks, their vectors and a FAISS index.
+
+Layout of the index folder::
+
+    manifest.json            points at one generation of the files below
+    documents-<gen>.jsonl    document metadata and text (so sources can be shown)
+    chunks-<gen>.jsonl       chunk spans and text
+    vectors-<gen>.npy        normalised float32 embeddings (reused by updates)
+    faiss-<gen>.index        inner-product FAISS index over the vectors
+
+A save writes a new generation, then atomically replaces ``manifest.json``,
+then deletes older generations: a process killed mid-save leaves the
+previous index usable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.errors import IndexUnavailableError
+from qa.types import Chunk, Document
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+# Above this many vectors an approximate (HNSW) index pays for itself.
+HNSW_THRESHOLD = 200_000
+
+
+@dataclass
+class Manifest:
+    embedder: str
+    dimension: int
+    chunking: dict[str, int]
+    format_version: int = FORMAT_VERSION
+    generation: int = 0
+    index_type: str = "flat"
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    updated: float = 0.0
+
+
+class IndexStore:
+    """Documents, chunks and vectors kept in step; row ``i`` of the vectors is chunk ``i``."""
+
+    def __init__(self, manifest: Manifest, documents: dict[str, Document], chunks: list[Chunk],
+                 vectors: np.ndarray, faiss_index: Any = None):
+        self.manifest = manifest
+        self.documents = documents
+        self.chunks = chunks
+        self.vectors = vectors
+        self._faiss = faiss_index
+        self._position = {c.chunk_id: i for i, c in enumerate(chunks)}
+
+    @classmethod
+    def empty(cls, embedder: str, dimension: int, chunking: dict[str, int]) -> IndexStore:
+        manifest = Manifest(embedder=embedder, dimension=dimension, chunking=chunking)
+        return cls(manifest, {}, [], np.zeros((0, dimension), dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        return self.chunks[self._position[chunk_id]]
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        return [c for c in self.chunks if c.doc_id == doc_id]
+
+    @property
+    def faiss_index(self) -> Any:
+        if self._faiss is None:
+            self._faiss = build_faiss(self.vectors, self.manifest.index_type)
+        return self._faiss
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(row, cosine) of the ``k`` nearest chunks."""
+        if not self.chunks:
+            return []
+        scores, rows = self.faiss_index.search(query.reshape(1, -1).astype(np.float32), min(k, len(self)))
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def replace_contents(self, documents: dict[str, Document], chunks: list[Chunk],
+                         vectors: np.ndarray) -> IndexStore:
+        """A new store with these contents and the same embedder and chunking."""
+        manifest = Manifest(**{**asdict(self.manifest)})
+        manifest.index_type = "hnsw" if len(chunks) >= HNSW_THRESHOLD else "flat"
+        manifest.documents = {
+            d.doc_id: {"source": d.source, "content_hash": d.content_hash, "title": d.title,
+                       "chunks": sum(1 for c in chunks if c.doc_id == d.doc_id)}
+            for d in documents.values()
+        }
+        return IndexStore(manifest, documents, chunks, vectors)
+
+    # -- persistence ---------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        folder.mkdir(parents=True, exist_ok=True)
+        generation = _next_generation(folder, self.manifest.generation)
+        names = _file_names(generation)
+        _write_atomic(folder / names["documents"], _jsonl(asdict(d) for d in self.documents.values()))
+        _write_atomic(folder / names["chunks"], _jsonl(asdict(c) for c in self.chunks))
+        with _atomic_path(folder / names["vectors"]) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, self.vectors)
+        with _atomic_path(folder / names["faiss"]) as tmp:
+            faiss.write_index(self.faiss_index, str(tmp))
+        self.manifest.generation = generation
+        self.manifest.updated = time.time()
+        manifest = {**asdict(self.manifest), "files": names}
+        _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
+        _remove_other_generations(folder, set(names.values()))
+
+    @classmethod
+    def load(cls, folder: Path, embedder: str | None = None) -> IndexStore:
+        """Open an index; any problem is one message that says how to rebuild."""
+        raw = _read_manifest(folder)
+        _check_compatible(raw, folder, embedder)
+        files = raw.pop("files")
+        manifest = Manifest(**{k: v for k, v in raw.items() if k in Manifest.__dataclass_fields__})
+        try:
+            import faiss
+
+            documents = {d["doc_id"]: _document(d) for d in _read_jsonl(folder / files["documents"])}
+            chunks = [Chunk(**c) for c in _read_jsonl(folder / files["chunks"])]
+            vectors = np.load(folder / files["vectors"], allow_pickle=False)
+            index = faiss.read_index(str(folder / files["faiss"]))
+        except Exception as error:
+            raise _corrupt(folder, f"cannot read its files ({error})") from error
+        if vectors.shape != (len(chunks), manifest.dimension) or index.ntotal != len(chunks):
+            raise _corrupt(folder, "its vectors and chunks disagree")
+        return cls(manifest, documents, chunks, vectors, index)
+
+
+def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
+    import faiss
+
+    dimension = vectors.shape[1]
+    if index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def index_exists(folder: Path) -> bool:
+    return (folder / MANIFEST).is_file()
+
+
+def rebuild_hint(folder: Path) -> str:
+    return f"Rebuild it with `qa index <your documents> --index {folder} --rebuild`."
+
+
+def _corrupt(folder: Path, why: str) -> IndexUnavailableError:
+    return IndexUnavailableError(f"The index in {folder} is corrupt: {why}. {rebuild_hint(folder)}")
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise IndexUnavailableError(
+            f"No index in {folder}. Build one with `qa index <your documents> --index {folder}`."
+        )
+    try:
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, dict) or "files" not in raw:
+            raise ValueError("no file list")
+        return raw
+    except (ValueError, OSError) as error:
+        raise _corrupt(folder, f"unreadable manifest ({error})") from error
+
+
+def _check_compatible(raw: dict[str, Any], folder: Path, embedder: str | None) -> None:
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexUnavailableError(
+            f"The index in {folder} has format version {version}; this version of qa reads "
+            f"{FORMAT_VERSION}. {rebuild_hint(folder)}"
+        )
+    if embedder and raw.get("embedder") != embedder:
+        raise IndexUnavailableError(
+            f"The index in {folder} was built with the embedder {raw.get('embedder')!r}, not "
+            f"{embedder!r}. Use that embedder, or {rebuild_hint(folder)[0].lower()}{rebuild_hint(folder)[1:]}"
+        )
+
+
+def _document(raw: dict[str, Any]) -> Document:
+    raw["page_starts"] = tuple(raw.get("page_starts") or ())
+    return Document(**raw)
+
+
+def _file_names(generation: int) -> dict[str, str]:
+    return {
+        "documents": f"documents-{generation}.jsonl",
+        "chunks": f"chunks-{generation}.jsonl",
+        "vectors": f"vectors-{generation}.npy",
+        "faiss": f"faiss-{generation}.index",
+    }
+
+
+def _next_generation(folder: Path, current: int) -> int:
+    """Never reuse a generation number that has files on disk."""
+    generation = current + 1
+    while any(folder.glob(f"*-{generation}.*")):
+        generation += 1
+    return generation
+
+
+def _remove_other_generations(folder: Path, keep: set[str]) -> None:
+    patterns = ("documents-*.jsonl", "chunks-*.jsonl", "vectors-*.npy", "faiss-*.index", ".tmp-*")
+    for pattern in patterns:
+        for path in folder.glob(pattern):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+
+def _jsonl(records: Any) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+class _atomic_path:
+    """A temporary path in the same folder, renamed onto ``target`` on success."""
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __enter__(self) -> Path:
+        fd, name = tempfile.mkstemp(dir=self.target.parent, prefix=".tmp-", suffix=self.target.suffix)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is None:
+            with open(self.tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(self.tmp, self.target)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    with _atomic_path(target) as tmp:
+        tmp.write_bytes(data)

@@ -1,0 +1,97 @@
+"""The typed records that flow between the stages of the pipeline.
+
+documents -> chunks -> index -> retrieved passages -> prompt -> answer with citations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source file. ``text`` is exactly what spans index into."""
+
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    content_hash: str
+    date: str | None = None
+    body_start: int = 0  # the header line (date + headline) is not body text
+    page_starts: tuple[int, ...] = ()  # character offset where each page begins (PDF)
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page number holding ``offset``, or None for unpaged files."""
+        if not self.page_starts:
+            return None
+        page = 0
+        for i, start in enumerate(self.page_starts):
+            if start <= offset:
+                page = i
+        return page + 1
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of a document: ``text == document.text[start:end]``."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with what the reader needs to cite it."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    score: float
+    title: str
+    source: str
+    start: int
+    end: int
+    page: int | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A ``[number]`` marker of an answer resolved to the exact text it points at.
+
+    ``start``/``end`` locate ``quote`` (the cited passage) in the source text;
+    ``highlight_start``/``highlight_end`` locate the sentence that best supports
+    the answer, so a reader can see the cited part at a glance.
+    """
+
+    number: int
+    chunk_id: str
+    title: str
+    source: str
+    quote: str
+    start: int
+    end: int
+    page: int | None = None
+    date: str | None = None
+    highlight_start: int | None = None
+    highlight_end: int | None = None
+    support: float = 0.0
+
+
+@dataclass
+class Answer:
+    """The final answer; ``text`` carries ``[n]`` markers matching ``citations``."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    abstained: bool = False
+    passages: list[Passage] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+    support: float = 0.0
