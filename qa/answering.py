@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from qa.citations import is_refusal, resolve_citations
+from qa.documents import load_documents
 from qa.embedding import Embedder
 from qa.errors import EmptyQuestionError, QuestionTooLongError
 from qa.generation import Generator
 from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
-from qa.documents import load_documents
 from qa.prompting import Templates, build_prompt
 from qa.retrieval import Retriever
 from qa.settings import Settings

@@ -20,12 +20,14 @@ TokenCounter = Callable[[list[str]], list[int]]
 _SENTENCE_END = re.compile(r"(?<=[.!?…])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 # Abbreviations that end with a period but do not end a sentence.
-_ABBREVIATIONS = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gen|Col|St|Jr|Sr|U\.S|U\.N|No|vs|etc|e\.g|i\.e)\.$")
+_ABBREVIATIONS = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gen|Col|St|Jr|Sr|U\.S|U\.N|No|vs|etc|e\.g|i\.e)\.$"
+)
 
 
 @dataclass(frozen=True)
 class ChunkingConfig:
-    max_tokens: int = 128
+    max_tokens: int = 64
     overlap_sentences: int = 1
 
 

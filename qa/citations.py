@@ -1,9 +1,10 @@
 """Turn ``[n]`` markers in a generated answer into citations of exact passages.
 
 Marker numbers are kept as the model wrote them (so streamed text and the
-final answer agree), markers that name no passage are dropped, and an answer without any marker cites the passage that
-best supports it. Each citation carries the sentence of its passage that best
-supports the answer, so readers see the cited part, not only the passage.
+final answer agree), markers that name no passage are dropped, and an answer
+without any marker cites the passage that best supports it. Each citation
+carries the sentence of its passage that best supports the answer, so readers
+see the cited part, not only the passage.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from qa.types import Citation, Passage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
-_STOPWORDS = frozenset(
-    "a an the of in on at to for from by with and or but is are was were be been being it its "
-    "this that these those as has have had do does did not no will would can could should may "
-    "might must shall he she they them his her their we you i what who whom which when where why "
-    "how than then there here also about into over after before since during while".split()
-)
+_STOPWORD_TEXT = """
+a an the of in on at to for from by with and or but is are was were be been being it its this that
+these those as has have had do does did not no will would can could should may might must shall he
+she they them his her their we you i what who whom which when where why how than then there here
+also about into over after before since during while
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _REFUSAL = re.compile(
     r"(documents?|passages?|text|context|information)\s+(do(es)?\s+not|don't|doesn't)\s+"
     r"(say|contain|mention|provide|specify|state|include|give)"

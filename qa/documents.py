@@ -156,7 +156,7 @@ def _read_html(data: bytes) -> tuple[str, tuple[int, ...]]:
     if soup.title:
         soup.title.decompose()
     leaves = [b for b in soup.find_all(_BLOCK_TAGS) if not b.find(_BLOCK_TAGS)]
-    blocks = [b.get_text(" ", strip=True) for b in leaves]
+    blocks = [" ".join(b.get_text("").split()) for b in leaves]
     blocks = [b for b in blocks if b]
     if not blocks:
         blocks = [line.strip() for line in soup.get_text("\n").splitlines() if line.strip()]

@@ -37,7 +37,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
 
     @property
     def max_tokens(self) -> int:
@@ -80,7 +82,9 @@ class Embedder:
 
             path = self._resolve() / "tokenizer.json"
             if not path.exists():
-                raise ModelError(f"No tokenizer.json in {path.parent}; it is not a sentence-transformers folder.")
+                raise ModelError(
+                    f"No tokenizer.json in {path.parent}; it is not a sentence-transformers folder."
+                )
             tokenizer = Tokenizer.from_file(str(path))
             tokenizer.no_truncation()
             tokenizer.no_padding()
@@ -90,10 +94,14 @@ class Embedder:
     def _load(self) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         folder = self._resolve()
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         torch.set_num_threads(self.threads)
         try:
             return SentenceTransformer(str(folder), device="cpu")

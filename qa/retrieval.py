@@ -8,6 +8,7 @@ decide that nothing relevant was found; the list order is the fused rank.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Any
@@ -52,8 +53,8 @@ class Retriever:
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
         bm25 = self._get_bm25()
-        tokens = _tokenize([query])
-        if bm25 is None or not any(len(t) for t in tokens.ids):
+        tokens = _tokenize([query], as_ids=False)
+        if bm25 is None or not tokens[0]:
             return []
         n = min(n, len(self.store))
         rows, scores = bm25.retrieve(tokens, k=n, show_progress=False, n_threads=1)
@@ -92,8 +93,11 @@ class Retriever:
 _STEMMER: Any = None
 
 
-def _tokenize(texts: list[str]) -> Any:
+def _tokenize(texts: list[str], as_ids: bool = True) -> Any:
+    """Stemmed, stop-worded tokens; queries as strings so unknown words are ignored."""
     import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
     global _STEMMER
     if _STEMMER is None:
@@ -101,4 +105,5 @@ def _tokenize(texts: list[str]) -> Any:
 
         _STEMMER = Stemmer.Stemmer("english")
     cleaned = [re.sub(r"[’‘]", "'", t) for t in texts]
-    return bm25s.tokenize(cleaned, stopwords="en", stemmer=_STEMMER, show_progress=False)
+    return bm25s.tokenize(cleaned, stopwords="en", stemmer=_STEMMER, return_ids=as_ids,
+                          show_progress=False)

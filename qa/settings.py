@@ -32,7 +32,7 @@ class Settings:
     max_answer_tokens: int = 256
     temperature: float = 0.0
     # Chunking, in embedder word pieces (all-MiniLM-L6-v2 reads at most 256).
-    chunk_tokens: int = 128
+    chunk_tokens: int = 64
     chunk_overlap_sentences: int = 1
     # Retrieval and prompting.
     top_k: int = 4

@@ -107,9 +107,8 @@ class IndexStore:
         names = _file_names(generation)
         _write_atomic(folder / names["documents"], _jsonl(asdict(d) for d in self.documents.values()))
         _write_atomic(folder / names["chunks"], _jsonl(asdict(c) for c in self.chunks))
-        with _atomic_path(folder / names["vectors"]) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, self.vectors)
+        with _atomic_path(folder / names["vectors"]) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, self.vectors)
         with _atomic_path(folder / names["faiss"]) as tmp:
             faiss.write_index(self.faiss_index, str(tmp))
         self.manifest.generation = generation

@@ -1,0 +1,56 @@
+"""Shared fixtures. The embedder is the real packaged all-MiniLM-L6-v2 (small
+and fast); the generator is faked only where a test is about code around it,
+and the fake says so."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from qa.embedding import Embedder  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_FILE = next(SEEDS.glob("*.txt"))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings.from_env(index_dir=tmp_path_factory.mktemp("index"))
+
+
+@pytest.fixture
+def seed_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(SEED_FILE, folder / SEED_FILE.name)
+    return folder
+
+
+class FakeGenerator:
+    """Stands in for llama.cpp where the test is about the code around it:
+    replies with a canned text, counts tokens as words."""
+
+    def __init__(self, reply: str = "Abdul Salam Hanafi leads the delegation [1]."):
+        self.reply = reply
+        self.prompts: list[list[dict[str, str]]] = []
+        self.loaded = True
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> Iterator[str]:
+        self.prompts.append(messages)
+        yield from (w + " " for w in self.reply.split(" "))

@@ -1,0 +1,45 @@
+from qa.citations import is_refusal, parse_markers, resolve_citations
+from qa.types import Passage
+
+
+def _passage(n: int, text: str) -> Passage:
+    return Passage(chunk_id=f"d:{n}", doc_id="d", text=text, score=0.5, title="T", source="s.txt",
+                   start=n * 100, end=n * 100 + len(text))
+
+
+PASSAGES = [
+    _passage(0, "Sergei Lavrov is expected to speak at the event."),
+    _passage(1, "Abdul Salam Hanafi leads the Taliban delegation. He met EU officials."),
+    _passage(2, "Brussels pledged one billion euros."),
+]
+
+
+def test_parse_markers_handles_lists():
+    assert parse_markers("A [1] and B [2, 3][3].") == [1, 2, 3, 3]
+
+
+def test_markers_map_to_passages_and_unknown_markers_are_dropped():
+    text, citations = resolve_citations("Hanafi leads it [2][7]. Brussels gave aid [3].", PASSAGES)
+    assert text == "Hanafi leads it [2]. Brussels gave aid [3]."
+    assert [(c.number, c.chunk_id) for c in citations] == [(2, "d:1"), (3, "d:2")]
+
+
+def test_answer_without_marker_cites_best_supporting_passage():
+    text, citations = resolve_citations("Abdul Salam Hanafi leads the delegation.", PASSAGES)
+    assert text == "Abdul Salam Hanafi leads the delegation [2]."
+    assert citations[0].chunk_id == "d:1"
+
+
+def test_highlight_points_at_the_supporting_sentence():
+    _, citations = resolve_citations("Hanafi leads the Taliban delegation [2].", PASSAGES)
+    citation = citations[0]
+    passage = PASSAGES[1]
+    offset = passage.start
+    highlighted = passage.text[citation.highlight_start - offset : citation.highlight_end - offset]
+    assert highlighted == "Abdul Salam Hanafi leads the Taliban delegation."
+
+
+def test_refusal_detection():
+    assert is_refusal("The documents do not say.")
+    assert is_refusal("The passages don't mention his age.")
+    assert not is_refusal("Hanafi leads the delegation [2].")

@@ -1,0 +1,111 @@
+"""The persisted index with the real embedder: incremental updates, atomic
+writes, clear errors for corrupt or mismatched indexes."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from qa.errors import IndexUnavailableError
+from qa.indexing import update_index
+from qa.store import IndexStore
+
+
+def _index(paths, index_dir, embedder, settings):
+    return update_index(paths, index_dir, embedder, settings)
+
+
+def test_reindexing_embeds_only_what_changed(seed_copy, tmp_path, embedder, settings):
+    index_dir = tmp_path / "index"
+    (seed_copy / "memo.txt").write_text("The budget memo says the budget is 5 million dollars.")
+    _, first = _index([seed_copy], index_dir, embedder, settings)
+    assert first.added == 2 and first.chunks_embedded > 3
+
+    _, again = _index([seed_copy], index_dir, embedder, settings)
+    assert (again.added, again.updated, again.removed, again.chunks_embedded) == (0, 0, 0, 0)
+
+    (seed_copy / "memo.txt").write_text("The budget memo now says 7 million dollars.")
+    store, changed = _index([seed_copy], index_dir, embedder, settings)
+    assert changed.updated == 1 and changed.chunks_embedded == 1
+    assert any("7 million" in c.text for c in store.chunks)
+    assert not any("5 million" in c.text for c in store.chunks)
+
+    (seed_copy / "memo.txt").unlink()
+    store, removed = _index([seed_copy], index_dir, embedder, settings)
+    assert removed.removed == 1 and len(store.documents) == 1
+    reopened = IndexStore.load(index_dir, embedder.name)
+    assert len(reopened) == len(store) == reopened.faiss_index.ntotal
+
+
+def test_unreadable_file_keeps_its_last_good_version(seed_copy, tmp_path, embedder, settings):
+    index_dir = tmp_path / "index"
+    memo = seed_copy / "memo.txt"
+    memo.write_text("Ankara hosted the first round of talks.")
+    _index([seed_copy], index_dir, embedder, settings)
+    memo.write_bytes(b"\x00\xff" * 100)
+    store, _ = _index([seed_copy], index_dir, embedder, settings)
+    assert any("Ankara hosted" in c.text for c in store.chunks)
+
+
+def test_missing_index_says_how_to_build(tmp_path, embedder):
+    with pytest.raises(IndexUnavailableError, match="qa index"):
+        IndexStore.load(tmp_path / "nothing", embedder.name)
+
+
+@pytest.mark.parametrize("damage", ["manifest", "vectors", "chunks"])
+def test_corrupt_index_is_a_clear_error(seed_copy, tmp_path, embedder, settings, damage):
+    index_dir = tmp_path / "index"
+    _index([seed_copy], index_dir, embedder, settings)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    target = index_dir / ("manifest.json" if damage == "manifest" else manifest["files"][damage])
+    target.write_bytes(b"{ not valid")
+    with pytest.raises(IndexUnavailableError, match="corrupt.*--rebuild"):
+        IndexStore.load(index_dir, embedder.name)
+
+
+def test_other_embedder_or_format_is_refused(seed_copy, tmp_path, embedder, settings):
+    index_dir = tmp_path / "index"
+    _index([seed_copy], index_dir, embedder, settings)
+    with pytest.raises(IndexUnavailableError, match="built with the embedder"):
+        IndexStore.load(index_dir, "some-other-model")
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexUnavailableError, match="format version 99.*--rebuild"):
+        IndexStore.load(index_dir, embedder.name)
+
+
+def test_killed_mid_save_leaves_previous_index_usable(seed_copy, tmp_path, embedder, settings):
+    """A child process is killed while writing a new generation; the old one still opens."""
+    index_dir = tmp_path / "index"
+    store, _ = _index([seed_copy], index_dir, embedder, settings)
+    before = len(store)
+    script = textwrap.dedent(f"""
+        import os, signal
+        import numpy as np
+        from qa.store import IndexStore
+        import qa.store as st
+        store = IndexStore.load(st.Path({str(index_dir)!r}))
+        real = st._write_atomic
+        calls = []
+        def dying(target, data):
+            calls.append(target)
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(target, data)
+        st._write_atomic = dying
+        bigger = store.replace_contents(store.documents, store.chunks * 2,
+                                        np.vstack([store.vectors, store.vectors]))
+        bigger.save(st.Path({str(index_dir)!r}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
+    assert result.returncode == -9
+    reopened = IndexStore.load(index_dir, embedder.name)
+    assert len(reopened) == before
+    store, report = _index([seed_copy], index_dir, embedder, settings)  # and it can be updated
+    assert report.chunks_embedded == 0 and not list(index_dir.glob(".tmp-*"))
+    shutil.rmtree(index_dir)
