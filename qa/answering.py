@@ -6,6 +6,7 @@ citations resolved and checked. Models load lazily, once per assistant.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from qa.retrieval import Retriever
 from qa.settings import Settings
 from qa.store import IndexStore
 from qa.types import Answer, Passage
+from qa.verification import adds_information, invented_numbers
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
@@ -83,8 +85,10 @@ class Assistant:
         if not relevant:
             yield self._refusal(question, passages, timings, started)
             return
+        context = self._context(history) if query != question else ""
         prompt = build_prompt(question, relevant[: self.settings.top_k], self.templates,
-                              self.generator.count_tokens, self.settings.prompt_token_budget)
+                              self.generator.count_tokens, self.settings.prompt_token_budget,
+                              context=context)
         pieces: list[str] = []
         for piece in self.generator.stream_chat(prompt.messages):
             if not pieces:
@@ -95,11 +99,26 @@ class Assistant:
         yield self._finish(question, "".join(pieces), prompt.passages, timings, started)
 
     def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str:
-        """The last question, with the previous one for context so pronouns resolve."""
-        if not history:
+        """A follow-up ("What did he do?") is searched together with the previous
+        exchange, whose answer names who or what the pronoun stands for."""
+        if not history or not is_follow_up(question):
             return question
-        previous = history[-1][0]
-        return f"{previous} {question}"
+        previous_question, previous_answer = history[-1]
+        if is_refusal(previous_answer) or previous_answer == self.templates.refusal:
+            previous_answer = ""
+        return " ".join(f"{previous_question} {strip_markers(previous_answer)} {question}".split())
+
+    def _grounded(self, question: str, text: str, passages: list[Passage], support: float) -> bool:
+        """Refuse answers the passages do not back: mostly unsupported words, a
+        number no passage states, or an answer that only restates the question."""
+        evidence = " ".join(p.text for p in passages)
+        return (support >= self.settings.min_support and adds_information(text, question)
+                and not invented_numbers(text, evidence))
+
+    def _context(self, history: Sequence[Turn]) -> str:
+        previous_question, previous_answer = history[-1]
+        return self.templates.context.format(question=previous_question,
+                                             answer=strip_markers(previous_answer)) + "\n"
 
     # -- documents ---------------------------------------------------------------
 
@@ -155,10 +174,28 @@ class Assistant:
                 timings: dict[str, float], started: float) -> Answer:
         if is_refusal(raw):
             return self._refusal(question, passages, timings, started)
-        text, citations = resolve_citations(raw.strip(), passages)
+        text, citations, checked = resolve_citations(raw.strip(), passages)
+        if not self._grounded(question, text, passages, checked.support):
+            return self._refusal(question, passages, timings, started)
         timings["total"] = time.perf_counter() - started
         return Answer(question=question, text=text, citations=citations, passages=passages,
-                      timings=timings)
+                      timings=timings, unsupported=checked.unsupported, support=checked.support)
+
+
+_FOLLOW_UP = re.compile(
+    r"\b(he|she|him|his|her|hers|they|them|their|it|its|this|that|these|those|there|the same)\b"
+    r"|^(and|what about|how about|and what|why|when)\b",
+    re.IGNORECASE,
+)
+
+
+def is_follow_up(question: str) -> bool:
+    """Pronouns or an elliptic start mean the question leans on the conversation."""
+    return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
+
+
+def strip_markers(text: str) -> str:
+    return re.sub(r"\s*\[\d+\]", "", text)
 
 
 def make_embedder(settings: Settings) -> Embedder:

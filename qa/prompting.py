@@ -7,6 +7,7 @@ never overflows whatever the passages hold.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +25,8 @@ class Templates:
     question: str
     passage: str
     refusal: str
-    condense: str
+    context: str
+    examples: tuple[tuple[str, str], ...] = ()  # worked (user, assistant) turns
 
     @classmethod
     def load(cls, folder: Path) -> Templates:
@@ -38,7 +40,13 @@ def _load_templates(folder: Path) -> Templates:
 
     return Templates(system=read("system.txt"), question=read("question.txt"),
                      passage=read("passage.txt"), refusal=read("refusal.txt"),
-                     condense=read("condense.txt"))
+                     context=read("context.txt"), examples=_examples(folder / "examples.json"))
+
+
+def _examples(path: Path) -> tuple[tuple[str, str], ...]:
+    if not path.exists():
+        return ()
+    return tuple((e["user"], e["assistant"]) for e in json.loads(path.read_text(encoding="utf-8")))
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,9 @@ class Prompt:
 
 
 def build_prompt(question: str, passages: list[Passage], templates: Templates,
-                 count_tokens: TokenCounter, budget: int) -> Prompt:
+                 count_tokens: TokenCounter, budget: int, context: str = "") -> Prompt:
     """Messages whose variable part fits ``budget`` tokens; passages numbered from 1."""
-    fixed = count_tokens(templates.question.format(passages="", question=question))
+    fixed = count_tokens(templates.question.format(passages="", question=question, context=context))
     kept: list[Passage] = []
     texts: list[str] = []
     used = fixed
@@ -66,8 +74,12 @@ def build_prompt(question: str, passages: list[Passage], templates: Templates,
         kept.append(passage)
         texts.append(block)
         used += cost
-    user = templates.question.format(passages="\n".join(texts), question=question)
-    messages = [{"role": "system", "content": templates.system}, {"role": "user", "content": user}]
+    user = templates.question.format(passages="\n".join(texts), question=question, context=context)
+    messages = [{"role": "system", "content": templates.system}]
+    for example_user, example_answer in templates.examples:  # fixed prefix: cached by llama.cpp
+        messages += [{"role": "user", "content": example_user},
+                     {"role": "assistant", "content": example_answer}]
+    messages.append({"role": "user", "content": user})
     return Prompt(messages=messages, passages=kept)
 
 

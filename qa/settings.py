@@ -39,6 +39,7 @@ class Settings:
     candidates: int = 30
     prompt_token_budget: int = 900
     min_relevance: float = 0.2
+    min_support: float = 0.4  # below this share of the answer found in passages: refuse
     embed_batch_size: int = 64
     max_question_chars: int = 2000
     # Web chat.

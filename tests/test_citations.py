@@ -19,19 +19,19 @@ def test_parse_markers_handles_lists():
 
 
 def test_markers_map_to_passages_and_unknown_markers_are_dropped():
-    text, citations = resolve_citations("Hanafi leads it [2][7]. Brussels gave aid [3].", PASSAGES)
-    assert text == "Hanafi leads it [2]. Brussels gave aid [3]."
+    text, citations, _ = resolve_citations("Hanafi leads it [2][7]. Brussels pledged euros [3].", PASSAGES)
+    assert text == "Hanafi leads it [2]. Brussels pledged euros [3]."
     assert [(c.number, c.chunk_id) for c in citations] == [(2, "d:1"), (3, "d:2")]
 
 
 def test_answer_without_marker_cites_best_supporting_passage():
-    text, citations = resolve_citations("Abdul Salam Hanafi leads the delegation.", PASSAGES)
+    text, citations, _ = resolve_citations("Abdul Salam Hanafi leads the delegation.", PASSAGES)
     assert text == "Abdul Salam Hanafi leads the delegation [2]."
     assert citations[0].chunk_id == "d:1"
 
 
 def test_highlight_points_at_the_supporting_sentence():
-    _, citations = resolve_citations("Hanafi leads the Taliban delegation [2].", PASSAGES)
+    _, citations, _ = resolve_citations("Hanafi leads the Taliban delegation [2].", PASSAGES)
     citation = citations[0]
     passage = PASSAGES[1]
     offset = passage.start
@@ -43,3 +43,22 @@ def test_refusal_detection():
     assert is_refusal("The documents do not say.")
     assert is_refusal("The passages don't mention his age.")
     assert not is_refusal("Hanafi leads the delegation [2].")
+
+
+def test_wrong_marker_is_recited_to_the_supporting_passage():
+    text, citations, check = resolve_citations("Brussels pledged one billion euros [1].", PASSAGES)
+    assert text == "Brussels pledged one billion euros [3]."
+    assert [c.chunk_id for c in citations] == ["d:2"]
+    assert check.unsupported == []
+
+
+def test_sentence_no_passage_supports_is_flagged():
+    _, _, check = resolve_citations("Lavrov is 71 years old and lives in Paris [1].", PASSAGES)
+    assert check.unsupported == ["Lavrov is 71 years old and lives in Paris."]
+    assert check.support < 0.5
+
+
+def test_invented_number_lowers_support():
+    _, _, right = resolve_citations("Brussels pledged one billion euros [3].", PASSAGES)
+    _, _, wrong = resolve_citations("Brussels pledged 7 billion euros [3].", PASSAGES)
+    assert right.support == 1.0 and wrong.support < right.support

@@ -1,0 +1,124 @@
+"""Check each answer sentence against the passages it cites.
+
+A small model sometimes cites the wrong passage, or states something no
+passage says. Each sentence gets a lexical support score per passage (share of
+its stemmed content words, numbers included, found in the passage). A sentence
+whose cited passage supports it clearly less than another passage is re-cited
+to that passage; a sentence no passage supports is flagged as unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from qa.chunking import sentence_spans
+from qa.types import Passage
+
+_MARKERS = re.compile(r"(\s*\[\d+\])+")
+_NUMBER = re.compile(
+    r"\d|^(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+    r"|hundred|thousand|million|billion|dozen)$"
+)
+_TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+_STOPWORD_TEXT = """
+a an the of in on at to for from by with and or but is are was were be been being it its this that
+these those as has have had do does did will would can could should may might must shall he
+she they them his her their we you i what who whom which when where why how than then there here
+also about into over after before since during while said says according
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+SUPPORTED = 0.5  # a sentence with less support than this is flagged
+RECITE_MARGIN = 0.25  # re-cite when another passage supports a sentence this much better
+
+
+@dataclass
+class Verification:
+    text: str
+    cited: list[int]  # 1-based passage numbers, in order of first appearance
+    unsupported: list[str] = field(default_factory=list)
+    support: float = 0.0  # mean over sentences of their best support
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words; numbers kept as written (2,000 == 2000)."""
+    words = _WORD.findall(text.lower().replace("’", "'"))
+    return {_stem(w.replace(",", "")) for w in words if w not in _STOPWORDS}
+
+
+def support(sentence: str, passage_text: str, question: str = "") -> float:
+    """Share of the sentence's terms found in the passage; numbers weigh double.
+
+    Terms that merely repeat the question still count (the answer restates
+    it), but a number the passage lacks is a strong sign of invention.
+    """
+    wanted = terms(_MARKERS.sub(" ", sentence))
+    if not wanted:
+        return 0.0
+    have = terms(passage_text)
+    weight = {t: 2.0 if _NUMBER.search(t) else 1.0 for t in wanted}
+    return sum(w for t, w in weight.items() if t in have) / sum(weight.values())
+
+
+def verify(text: str, passages: Sequence[Passage]) -> Verification:
+    """Re-cite or flag each sentence of ``text`` (whose markers are already valid)."""
+    pieces, cited, scores, unsupported = [], [], [], []
+    text = _TRAILING_MARKERS.sub(r"\2\1", text)  # "fact. [2]" -> "fact [2]."
+    for start, end in sentence_spans(text) or [(0, len(text))]:
+        sentence = text[start:end]
+        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
+        body = _MARKERS.sub("", sentence).strip()
+        if not terms(body):  # a bare marker or a fragment: keep as is
+            pieces.append(sentence)
+            cited.extend(numbers)
+            continue
+        by_passage = [support(body, p.text) for p in passages]
+        best = max(range(len(passages)), key=lambda i: by_passage[i]) if passages else -1
+        current = max((by_passage[n - 1] for n in numbers), default=0.0)
+        if best >= 0 and (not numbers or by_passage[best] - current >= RECITE_MARGIN):
+            numbers = [best + 1]
+            current = by_passage[best]
+        scores.append(current)
+        if current < SUPPORTED:
+            unsupported.append(body)
+        pieces.append(_with_markers(body, numbers))
+        cited.extend(numbers)
+    return Verification(text=" ".join(pieces).strip(), cited=list(dict.fromkeys(cited)),
+                        unsupported=unsupported,
+                        support=round(sum(scores) / len(scores), 3) if scores else 0.0)
+
+
+def _with_markers(body: str, numbers: list[int]) -> str:
+    markers = "".join(f"[{n}]" for n in dict.fromkeys(numbers))
+    if not markers:
+        return body
+    if body and body[-1] in ".!?":
+        return f"{body[:-1]} {markers}{body[-1]}"
+    return f"{body} {markers}"
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def adds_information(answer: str, question: str) -> bool:
+    """False for an answer that only restates the question ("Moscow." to "Where in Moscow?")."""
+    return bool(terms(_MARKERS.sub(" ", answer)) - terms(question))
+
+
+def invented_numbers(answer: str, passages_text: str) -> set[str]:
+    """Numbers the answer states that no passage contains: a small model's
+    favourite invention (an age, a year, a head count)."""
+    have = terms(passages_text)
+    return {t for t in terms(_MARKERS.sub(" ", answer)) if _NUMBER.search(t) and t not in have}
