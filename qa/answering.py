@@ -18,8 +18,8 @@ from qa.embedding import Embedder
 from qa.errors import EmptyQuestionError, QuestionTooLongError
 from qa.generation import Generator
 from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
-from qa.prompting import Templates, build_prompt
-from qa.retrieval import Retriever
+from qa.prompting import Prompt, Templates, build_prompt
+from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
 from qa.store import IndexStore
 from qa.types import Answer, Passage
@@ -76,19 +76,11 @@ class Assistant:
 
     def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
         """Text pieces as they are generated, then the final ``Answer``."""
-        question = self._check(question)
         started = time.perf_counter()
-        query = self.retrieval_query(question, history)
-        passages = self.retriever.retrieve(query, self.settings.candidates)
-        timings = {"retrieval": time.perf_counter() - started}
-        relevant = [p for p in passages if p.score >= self.settings.min_relevance]
-        if not relevant:
+        question, passages, prompt, timings = self.prepare(question, history)
+        if prompt is None:
             yield self._refusal(question, passages, timings, started)
             return
-        context = self._context(history) if query != question else ""
-        prompt = build_prompt(question, relevant[: self.settings.top_k], self.templates,
-                              self.generator.count_tokens, self.settings.prompt_token_budget,
-                              context=context)
         pieces: list[str] = []
         for piece in self.generator.stream_chat(prompt.messages):
             if not pieces:
@@ -97,6 +89,25 @@ class Assistant:
             yield piece
         timings["tokens"] = float(len(pieces))
         yield self._finish(question, "".join(pieces), prompt.passages, timings, started)
+
+    def prepare(self, question: str, history: Sequence[Turn] = ()
+                ) -> tuple[str, list[Passage], Prompt | None, dict[str, float]]:
+        """(clean question, retrieved passages, prompt or None when nothing is
+        relevant, timings): everything before the model, for reuse by benchmarks."""
+        question = self._check(question)
+        started = time.perf_counter()
+        query = self.retrieval_query(question, history)
+        passages = self.retriever.retrieve(query, self.settings.candidates)
+        timings = {"retrieval": time.perf_counter() - started}
+        relevant = [p for p in passages if p.score >= self.settings.min_relevance]
+        relevant = merge_neighbours(relevant[: self.settings.top_k * 2], self.store.documents)
+        if not relevant:
+            return question, passages, None, timings
+        context = self._context(history) if query != question else ""
+        prompt = build_prompt(question, relevant[: self.settings.top_k], self.templates,
+                              self.generator.count_tokens, self.settings.prompt_token_budget,
+                              context=context)
+        return question, passages, prompt, timings
 
     def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str:
         """A follow-up ("What did he do?") is searched together with the previous

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from qa.embedding import Embedder
 from qa.store import IndexStore
-from qa.types import Passage
+from qa.types import Document, Passage
 
 RRF_K = 60
 
@@ -88,6 +89,27 @@ class Retriever:
                 bm25.index(corpus, show_progress=False)
                 self._bm25 = bm25
         return self._bm25
+
+
+def merge_neighbours(passages: list[Passage], documents: dict[str, Document]) -> list[Passage]:
+    """Merge passages of one document that overlap into a single span.
+
+    Chunks overlap by a sentence, so two retrieved neighbours would repeat it
+    in the prompt; merged, the model reads the text once, in order, and the
+    prompt stays short. A merged passage keeps the rank and id of its best part.
+    """
+    merged: list[Passage] = []
+    for passage in passages:
+        for i, kept in enumerate(merged):
+            if kept.doc_id == passage.doc_id and passage.start < kept.end and kept.start < passage.end:
+                start, end = min(kept.start, passage.start), max(kept.end, passage.end)
+                text = documents[kept.doc_id].text[start:end]
+                score = max(kept.score, passage.score)
+                merged[i] = replace(kept, start=start, end=end, text=text, score=score)
+                break
+        else:
+            merged.append(passage)
+    return merged
 
 
 _STEMMER: Any = None
