@@ -156,7 +156,8 @@ class Assistant:
 
     def _set_store(self, store: IndexStore) -> None:
         self.store = store
-        self.retriever = Retriever(store, self.embedder, candidates=self.settings.candidates)
+        self.retriever = Retriever(store, self.embedder, candidates=self.settings.candidates,
+                                   fusion=self.settings.fusion, dense_weight=self.settings.dense_weight)
 
     def _save_and_swap(self, store: IndexStore) -> None:
         if self.index_dir is not None:

@@ -145,13 +145,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _stream_answer(assistant: Any, question: str, history: list[tuple[str, str]]) -> Any:
     from qa.types import Answer
 
-    answer = None
+    answer, streamed = None, []
     for piece in assistant.stream(question, history):
         if isinstance(piece, Answer):
             answer = piece
         else:
+            streamed.append(piece)
             print(piece, end="", flush=True)
     print()
+    if not answer.abstained and answer.text != "".join(streamed).strip():
+        print(f"Checked against the sources: {answer.text}")  # markers re-cited
     print(format_sources(answer))
     return answer
 
@@ -159,7 +162,10 @@ def _stream_answer(assistant: Any, question: str, history: list[tuple[str, str]]
 def format_sources(answer: Any) -> str:
     if answer.abstained:
         return f"\n{answer.text}"
-    lines = ["", "Sources:"]
+    lines = [""]
+    if answer.unsupported:
+        lines += ["Not supported by the sources: " + " ".join(answer.unsupported), ""]
+    lines.append("Sources:")
     for citation in answer.citations:
         where = ", ".join(p for p in (citation.date, f"p. {citation.page}" if citation.page else None) if p)
         lines.append(f"[{citation.number}] {citation.title}" + (f" ({where})" if where else ""))

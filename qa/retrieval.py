@@ -1,7 +1,8 @@
 """Hybrid retrieval: dense (FAISS over MiniLM vectors) fused with BM25.
 
 Dense search finds paraphrases; BM25 finds rare names and numbers that a small
-embedder blurs. Their rankings are fused with weighted reciprocal rank fusion.
+embedder blurs. Their scores are fused (a weighted sum of normalised scores,
+or reciprocal rank fusion).
 ``Passage.score`` is the dense cosine similarity, the calibrated signal used to
 decide that nothing relevant was found; the list order is the fused rank.
 """
@@ -24,13 +25,16 @@ RRF_K = 60
 
 
 class Retriever:
+    """``fusion`` is "convex" (weighted sum of min-max normalised scores, the
+    default: it keeps how much better the best hit is) or "rrf" (ranks only)."""
+
     def __init__(self, store: IndexStore, embedder: Embedder, candidates: int = 30,
-                 dense_weight: float = 1.0, lexical_weight: float = 1.0):
+                 fusion: str = "convex", dense_weight: float = 0.7):
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
+        self.fusion = fusion
         self.dense_weight = dense_weight
-        self.lexical_weight = lexical_weight
         self._bm25: Any = None
         self._lock = threading.Lock()
 
@@ -38,15 +42,14 @@ class Retriever:
         if not len(self.store) or not query.strip():
             return []
         n = max(k, self.candidates)
-        dense = self.dense(query, n)
+        vector = self.embedder.encode([query])[0]
+        dense = self.store.search(vector, n)
         lexical = self.lexical(query, n)
-        cosine = dict(dense)
-        fused = self._fuse(dense, lexical)
-        rows = sorted(fused, key=fused.get, reverse=True)[:k]
-        missing = [r for r in rows if r not in cosine]
-        if missing:
-            cosine.update(self._cosines(query, missing))
-        return [self._passage(r, cosine[r]) for r in rows]
+        rows = {r for r, _ in dense} | {r for r, _ in lexical}
+        cosine = {r: float(np.dot(self.store.vectors[r], vector)) for r in rows}
+        fused = self._fuse(cosine, dense, lexical)
+        best = sorted(fused, key=fused.get, reverse=True)[:k]
+        return [self._passage(r, cosine[r]) for r in best]
 
     def dense(self, query: str, n: int) -> list[tuple[int, float]]:
         vector = self.embedder.encode([query])[0]
@@ -61,16 +64,16 @@ class Retriever:
         rows, scores = bm25.retrieve(tokens, k=n, show_progress=False, n_threads=1)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
 
-    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> dict[int, float]:
-        fused: dict[int, float] = {}
-        for weight, ranking in ((self.dense_weight, dense), (self.lexical_weight, lexical)):
-            for rank, (row, _) in enumerate(ranking):
-                fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank + 1)
-        return fused
-
-    def _cosines(self, query: str, rows: list[int]) -> dict[int, float]:
-        vector = self.embedder.encode([query])[0]
-        return {r: float(np.dot(self.store.vectors[r], vector)) for r in rows}
+    def _fuse(self, cosine: dict[int, float], dense: list[tuple[int, float]],
+              lexical: list[tuple[int, float]]) -> dict[int, float]:
+        if self.fusion == "rrf":
+            return _rrf([(self.dense_weight, dense), (1 - self.dense_weight, lexical)])
+        low, high = min(cosine.values()), max(cosine.values())
+        top_lexical = max((s for _, s in lexical), default=0.0) or 1.0
+        bm25 = dict(lexical)
+        return {r: self.dense_weight * (c - low) / (high - low + 1e-9)
+                + (1 - self.dense_weight) * bm25.get(r, 0.0) / top_lexical
+                for r, c in cosine.items()}
 
     def _passage(self, row: int, score: float) -> Passage:
         chunk = self.store.chunks[row]
@@ -89,6 +92,14 @@ class Retriever:
                 bm25.index(corpus, show_progress=False)
                 self._bm25 = bm25
         return self._bm25
+
+
+def _rrf(rankings: list[tuple[float, list[tuple[int, float]]]]) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for weight, ranking in rankings:
+        for rank, (row, _) in enumerate(ranking):
+            fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank + 1)
+    return fused
 
 
 def merge_neighbours(passages: list[Passage], documents: dict[str, Document]) -> list[Passage]:

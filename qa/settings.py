@@ -37,6 +37,8 @@ class Settings:
     # Retrieval and prompting.
     top_k: int = 4
     candidates: int = 30
+    fusion: str = "convex"  # or "rrf"
+    dense_weight: float = 0.7  # share of the dense score in the fused ranking
     prompt_token_budget: int = 900
     min_relevance: float = 0.2
     min_support: float = 0.4  # below this share of the answer found in passages: refuse
