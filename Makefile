@@ -18,17 +18,17 @@ run: $(VENV)/.installed index
 	$(BIN)/qa serve
 
 test: $(VENV)/.installed $(VENV)/.test-installed browser
-	$(BIN)/ruff check qa tests bench
+	$(BIN)/ruff check qa tests bench evals
 	$(BIN)/pytest
 
 index: $(VENV)/.installed
-	$(BIN)/qa index seeds --index index
+	$(BIN)/qa index seeds $(wildcard index/uploads) --index index
 
 serve: $(VENV)/.installed
 	$(BIN)/qa serve
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check qa tests bench
+	$(BIN)/ruff check qa tests bench evals
 
 eval-seed: $(VENV)/.installed
 	$(BIN)/qa eval evals/seed.jsonl --docs seeds --out evals/out/seed

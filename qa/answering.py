@@ -64,7 +64,7 @@ class Assistant:
     # -- asking ------------------------------------------------------------------
 
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
-        return self.retriever.retrieve(self._check(question), k)
+        return self.retriever.retrieve(self.check_question(question), k)
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         answer = None
@@ -94,7 +94,7 @@ class Assistant:
                 ) -> tuple[str, list[Passage], Prompt | None, dict[str, float]]:
         """(clean question, retrieved passages, prompt or None when nothing is
         relevant, timings): everything before the model, for reuse by benchmarks."""
-        question = self._check(question)
+        question = self.check_question(question)
         started = time.perf_counter()
         query = self.retrieval_query(question, history)
         passages = self.retriever.retrieve(query, self.settings.candidates)
@@ -164,7 +164,8 @@ class Assistant:
             store.save(self.index_dir)
         self._set_store(store)
 
-    def _check(self, question: str) -> str:
+    def check_question(self, question: str) -> str:
+        """The question, whitespace-normalised; a clear error if empty or too long."""
         if not isinstance(question, str) or not question.strip():
             raise EmptyQuestionError("The question is empty: type a question about the documents.")
         question = " ".join(question.split())

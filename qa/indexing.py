@@ -118,6 +118,8 @@ def _embed(texts: list[str], embedder: Embedder, progress: Progress | None) -> n
         return np.zeros((0, embedder.dimension), dtype=np.float32)
     step = max(embedder.batch_size * 4, 1)
     parts = []
+    if progress:
+        progress(0, len(texts), "chunks embedded")
     for start in range(0, len(texts), step):
         parts.append(embedder.encode(texts[start : start + step]))
         if progress:
