@@ -201,7 +201,8 @@ def score(data: BoolQData, store: Any, embedder: Any, settings: Settings, k: int
     started = time.perf_counter()
     queries = QueryCache(embedder, [q.question for q in data.questions])
     embedding_seconds = time.perf_counter() - started
-    retriever = Retriever(store, queries, candidates=settings.candidates)
+    retriever = Retriever(store, queries, candidates=settings.candidates, fusion=settings.fusion,
+                          dense_weight=settings.dense_weight)
     methods = rankers(retriever, depth=max(k, 10) * CHUNKS_PER_DOCUMENT)
     rows: list[QuestionRanks] = []
     seconds = dict.fromkeys(methods, 0.0)

@@ -29,6 +29,23 @@ _ABBREVIATIONS = re.compile(
 class ChunkingConfig:
     max_tokens: int = 64
     overlap_sentences: int = 1
+    # Embed and search each chunk with its document's title in front: a chunk
+    # deep in a document rarely repeats what the document is about.
+    with_title: bool = True
+
+    def as_dict(self) -> dict[str, int]:
+        return {"max_tokens": self.max_tokens, "overlap_sentences": self.overlap_sentences,
+                "with_title": int(self.with_title)}
+
+
+TITLE_WORDS = 24  # a longer title is cut so the chunk still fits the embedder
+
+
+def search_text(title: str, chunk_text: str, with_title: bool = True) -> str:
+    """What is embedded and searched for a chunk (the chunk itself is what is cited)."""
+    if not with_title or not title:
+        return chunk_text
+    return f"{' '.join(title.split()[:TITLE_WORDS])}. {chunk_text}"
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

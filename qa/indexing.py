@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import ChunkingConfig, chunk_documents
+from qa.chunking import ChunkingConfig, chunk_documents, search_text
 from qa.documents import load_documents
 from qa.embedding import Embedder
 from qa.errors import IndexUnavailableError
@@ -45,13 +45,14 @@ class IndexReport:
 
 
 def chunking_config(settings: Settings) -> ChunkingConfig:
-    return ChunkingConfig(settings.chunk_tokens, settings.chunk_overlap_sentences)
+    return ChunkingConfig(settings.chunk_tokens, settings.chunk_overlap_sentences,
+                          settings.chunk_with_title)
 
 
 def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
                    rebuild: bool = False) -> IndexStore:
     config = chunking_config(settings)
-    chunking = {"max_tokens": config.max_tokens, "overlap_sentences": config.overlap_sentences}
+    chunking = config.as_dict()
     if index_exists(index_dir) and not rebuild:
         store = IndexStore.load(index_dir, embedder.name)
         if store.manifest.chunking != chunking:
@@ -87,8 +88,11 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
             if doc_id not in incoming and prune and _vanished(meta["source"])}
     drop = gone | {d.doc_id for d in changed}
     keep_rows = [i for i, c in enumerate(store.chunks) if c.doc_id not in drop]
-    new_chunks = chunk_documents(changed, embedder.count_tokens, chunking_config(settings))
-    new_vectors = _embed([c.text for c in new_chunks], embedder, progress)
+    config = chunking_config(settings)
+    new_chunks = chunk_documents(changed, embedder.count_tokens, config)
+    titles = {d.doc_id: d.title for d in changed}
+    texts = [search_text(titles[c.doc_id], c.text, config.with_title) for c in new_chunks]
+    new_vectors = _embed(texts, embedder, progress)
     docs = {k: v for k, v in store.documents.items() if k not in drop}
     docs.update({d.doc_id: d for d in changed})
     chunks = [store.chunks[i] for i in keep_rows] + new_chunks

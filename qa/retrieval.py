@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.chunking import search_text
 from qa.embedding import Embedder
 from qa.store import IndexStore
 from qa.types import Document, Passage
@@ -29,7 +30,7 @@ class Retriever:
     default: it keeps how much better the best hit is) or "rrf" (ranks only)."""
 
     def __init__(self, store: IndexStore, embedder: Embedder, candidates: int = 30,
-                 fusion: str = "convex", dense_weight: float = 0.7):
+                 fusion: str = "convex", dense_weight: float = 0.75):
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
@@ -87,7 +88,10 @@ class Retriever:
             if self._bm25 is None and len(self.store):
                 import bm25s
 
-                corpus = _tokenize([c.text for c in self.store.chunks])
+                with_title = bool(self.store.manifest.chunking.get("with_title", 0))
+                documents = self.store.documents
+                corpus = _tokenize([search_text(documents[c.doc_id].title, c.text, with_title)
+                                    for c in self.store.chunks])
                 bm25 = bm25s.BM25()
                 bm25.index(corpus, show_progress=False)
                 self._bm25 = bm25

@@ -41,3 +41,12 @@ def test_long_sentence_is_split_to_fit(embedder, tmp_path):
     for chunk in chunks:
         assert embedder.count_tokens([chunk.text])[0] + 2 <= 128
         assert doc.text[chunk.start : chunk.end] == chunk.text
+
+
+def test_search_text_puts_the_title_in_front_only_when_asked():
+    from qa.chunking import search_text
+
+    assert search_text("Moscow talks", "Lavrov spoke.") == "Moscow talks. Lavrov spoke."
+    assert search_text("Moscow talks", "Lavrov spoke.", with_title=False) == "Lavrov spoke."
+    long_title = " ".join(["word"] * 100)
+    assert len(search_text(long_title, "x").split()) == 25
