@@ -22,8 +22,8 @@ from qa.prompting import Prompt, Templates, build_prompt
 from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
 from qa.store import IndexStore
-from qa.types import Answer, Passage
-from qa.verification import adds_information, invented_numbers
+from qa.types import Answer, Citation, Passage
+from qa.verification import adds_information, invented_numbers, mentions_any_name
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
@@ -119,12 +119,17 @@ class Assistant:
             previous_answer = ""
         return " ".join(f"{previous_question} {strip_markers(previous_answer)} {question}".split())
 
-    def _grounded(self, question: str, text: str, passages: list[Passage], support: float) -> bool:
+    def _grounded(self, question: str, text: str, passages: list[Passage],
+                  citations: list[Citation], support: float) -> bool:
         """Refuse answers the passages do not back: mostly unsupported words, a
-        number no passage states, or an answer that only restates the question."""
+        number no passage states, an answer that only restates the question, or
+        a question about names the cited documents never mention."""
         evidence = " ".join(p.text for p in passages)
+        cited_documents = " ".join(self.store.documents[self.store.chunk(c.chunk_id).doc_id].text
+                                   for c in citations)
         return (support >= self.settings.min_support and adds_information(text, question)
-                and not invented_numbers(text, evidence))
+                and not invented_numbers(text, evidence)
+                and mentions_any_name(question, cited_documents))
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]
@@ -188,7 +193,7 @@ class Assistant:
         if is_refusal(raw):
             return self._refusal(question, passages, timings, started)
         text, citations, checked = resolve_citations(raw.strip(), passages)
-        if not self._grounded(question, text, passages, checked.support):
+        if not self._grounded(question, text, passages, citations, checked.support):
             return self._refusal(question, passages, timings, started)
         timings["total"] = time.perf_counter() - started
         return Answer(question=question, text=text, citations=citations, passages=passages,

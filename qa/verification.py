@@ -122,3 +122,28 @@ def invented_numbers(answer: str, passages_text: str) -> set[str]:
     favourite invention (an age, a year, a head count)."""
     have = terms(passages_text)
     return {t for t in terms(_MARKERS.sub(" ", answer)) if _NUMBER.search(t) and t not in have}
+
+
+_QUESTION_WORD_TEXT = """
+who whom whose what when where which why how did does do is are was were will would can could
+should has have had according in on at the a an and or of for with besides although
+"""
+_QUESTION_WORDS = frozenset(_QUESTION_WORD_TEXT.split())
+
+
+def question_names(question: str) -> list[str]:
+    """Capitalised words of the question (people, places, bodies), lower-cased."""
+    words = [w.lower() for w in re.findall(r"\b[A-Z][A-Za-z-]+", question)]
+    return [w for w in dict.fromkeys(words) if w not in _QUESTION_WORDS]
+
+
+def mentions_any_name(question: str, text: str) -> bool:
+    """True when the text names at least one of the question's names (or the
+    question has none). Names match on a 4-letter prefix, so Russia/Russian and
+    EU/euros agree: the check only catches questions about something the cited
+    documents never mention ("the capital of France" over a Moscow briefing)."""
+    names = question_names(question)
+    if not names:
+        return True
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return any(any(w.startswith(name[:4]) for w in words) for name in names)

@@ -62,3 +62,13 @@ def test_invented_number_lowers_support():
     _, _, right = resolve_citations("Brussels pledged one billion euros [3].", PASSAGES)
     _, _, wrong = resolve_citations("Brussels pledged 7 billion euros [3].", PASSAGES)
     assert right.support == 1.0 and wrong.support < right.support
+
+
+def test_question_about_names_the_documents_never_mention():
+    from qa.verification import mentions_any_name
+
+    text = "Russia hosts the Taliban in Moscow. Brussels pledged one billion euros."
+    assert not mentions_any_name("What is the capital of France?", text)
+    assert mentions_any_name("What is the EU's pledge worth?", text)  # EU ~ euros: lenient
+    assert mentions_any_name("Which Russian city hosts the talks?", text)
+    assert mentions_any_name("how many nations attend?", text)  # no names: no opinion

@@ -1,0 +1,189 @@
+"""The fast paths: the onnx embedder agrees with torch and never mixes into a
+torch index; a large index switches to IVF, says so in its manifest, and still
+finds the right chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import store as store_module
+from qa.embedding import Embedder, prepare_onnx_model
+from qa.errors import IndexUnavailableError, ModelError
+from qa.indexing import update_index
+from qa.store import IndexStore, build_faiss, index_type_for
+from qa.types import Chunk, Document
+
+TEXTS = [
+    "Russia hosts the Taliban for talks in Moscow on Wednesday.",
+    "Sergei Lavrov, Russia's seasoned foreign minister, is expected to speak at the event.",
+    "Brussels has pledged one billion euros to avert a humanitarian calamity.",
+    "The budget memo says the budget is 5 million dollars.",
+    "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
+    "Who leads the Taliban delegation?",
+    "a",
+    " ".join(["word"] * 400),  # longer than the model reads: truncated alike by both backends
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(onnx_cache: Path) -> Embedder:
+    return Embedder(backend="onnx", cache_dir=onnx_cache)
+
+
+# -- the onnx embedder ---------------------------------------------------------------------------
+
+
+def test_onnx_vectors_agree_with_torch(embedder, onnx_embedder):
+    torch_vectors = embedder.encode(TEXTS)
+    onnx_vectors = onnx_embedder.encode(TEXTS)
+    assert onnx_vectors.shape == torch_vectors.shape == (len(TEXTS), 384)
+    assert onnx_vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(onnx_vectors, axis=1), 1, atol=1e-5)
+    cosine = (onnx_vectors * torch_vectors).sum(axis=1)
+    assert cosine.min() > 0.97 and cosine.mean() > 0.985, cosine
+    # what retrieval needs: the same nearest passage for the question
+    question = 5
+    assert np.argmax(onnx_vectors[:5] @ onnx_vectors[question]) == 0
+    assert np.argmax(torch_vectors[:5] @ torch_vectors[question]) == 0
+
+
+def test_a_text_has_one_vector_whatever_it_is_embedded_with(onnx_embedder):
+    whole = onnx_embedder.encode(TEXTS)
+    one_by_one = np.vstack([onnx_embedder.encode([t]) for t in TEXTS])
+    reversed_order = onnx_embedder.encode(TEXTS[::-1])[::-1]
+    assert np.array_equal(whole, one_by_one) and np.array_equal(whole, reversed_order)
+    assert onnx_embedder.encode([]).shape == (0, 384)
+
+
+def test_onnx_backend_never_imports_torch(onnx_cache, tmp_path):
+    import subprocess
+
+    code = ("import sys; from pathlib import Path; from qa.embedding import Embedder; "
+            f"e = Embedder(backend='onnx', cache_dir=Path({str(onnx_cache)!r})); e.encode(['hello']); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_backends_record_different_names_and_never_mix(seed_copy, tmp_path, embedder, onnx_embedder,
+                                                       settings):
+    assert onnx_embedder.name == "all-MiniLM-L6-v2-onnx-int8" != embedder.name
+    index_dir = tmp_path / "index"
+    store, _ = update_index([seed_copy], index_dir, onnx_embedder, settings)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["embedder"] == "all-MiniLM-L6-v2-onnx-int8"
+    with pytest.raises(IndexUnavailableError, match="embedder"):
+        update_index([seed_copy], index_dir, embedder, settings)
+    again, report = update_index([seed_copy], index_dir, onnx_embedder, settings)
+    assert report.chunks_embedded == 0 and len(again) == len(store)
+
+
+def test_onnx_backend_refuses_a_custom_model_path():
+    with pytest.raises(ModelError, match="torch"):
+        Embedder("/some/folder", backend="onnx")
+    with pytest.raises(ModelError, match="backend"):
+        Embedder(backend="tensorflow")
+
+
+def test_prepared_model_is_reused_and_rebuilt_when_damaged(onnx_cache, onnx_embedder):
+    onnx_embedder.encode(["warm"])
+    path = prepare_onnx_model(onnx_cache)
+    stamp_before = path.with_suffix(".onnx.sha256").read_text()
+    assert prepare_onnx_model(onnx_cache) == path
+    assert path.with_suffix(".onnx.sha256").read_text() == stamp_before  # not prepared again
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert stamp_before.split()[0] == digest
+    path.write_bytes(b"damaged")
+    assert prepare_onnx_model(onnx_cache) == path
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_token_counts_are_remembered_and_exact(onnx_embedder, embedder):
+    counts = onnx_embedder.count_tokens(TEXTS[:5] + TEXTS[:2])
+    assert counts == embedder.count_tokens(TEXTS[:5] + TEXTS[:2])
+    assert counts[5:] == counts[:2]
+    assert counts[0] == len(onnx_embedder._get_tokenizer().encode(TEXTS[0], add_special_tokens=False).ids)
+
+
+# -- the approximate index ---------------------------------------------------------------------------
+
+
+def _clustered(count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(count // 20, 1), 384)).astype(np.float32)
+    vectors = centres[rng.integers(0, len(centres), count)] + 0.5 * rng.standard_normal((count, 384))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _store_with(vectors: np.ndarray) -> IndexStore:
+    documents = {f"d{i}": Document(doc_id=f"d{i}", title=f"D{i}", source=f"d{i}.txt", text="x" * 10,
+                                   content_hash=str(i)) for i in range(len(vectors) // 10)}
+    chunks = [Chunk(chunk_id=f"d{i // 10}:{i % 10}", doc_id=f"d{i // 10}", text="x", start=0, end=1)
+              for i in range(len(vectors))]
+    empty = IndexStore.empty("test-embedder", 384, {"max_tokens": 64})
+    return empty.replace_contents(documents, chunks, vectors)
+
+
+def test_small_index_stays_exact():
+    assert index_type_for(store_module.APPROXIMATE_THRESHOLD - 1) == "flat"
+    assert index_type_for(store_module.APPROXIMATE_THRESHOLD) == "ivf"
+    store = _store_with(_clustered(200))
+    assert store.manifest.index_type == "flat"
+    assert store.search(store.vectors[7], 3)[0][0] == 7
+
+
+def test_large_index_is_ivf_in_the_manifest_and_finds_what_exact_search_finds(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "APPROXIMATE_THRESHOLD", 2_000)
+    vectors = _clustered(3_000)
+    store = _store_with(vectors)
+    assert store.manifest.index_type == "ivf"
+    store.save(tmp_path / "index")
+    assert json.loads((tmp_path / "index" / "manifest.json").read_text())["index_type"] == "ivf"
+
+    reopened = IndexStore.load(tmp_path / "index", "test-embedder")
+    index = reopened.faiss_index
+    assert type(index).__name__ == "IndexIVFFlat" and index.ntotal == 3_000
+    assert index.nprobe == store_module.ivf_probes(store_module.ivf_lists(3_000))  # kept in the file
+
+    exact = build_faiss(vectors, "flat")
+    queries = _clustered(50, seed=1)
+    overlap = []
+    for query in queries:
+        found = reopened.search(query, 10)
+        scores = [s for _, s in found]
+        assert len(found) == 10 and scores == sorted(scores, reverse=True)
+        assert all(-1.0001 <= s <= 1.0001 for s in scores)  # cosines, as the retriever expects
+        _, truth = exact.search(query.reshape(1, -1), 10)
+        overlap.append(len({r for r, _ in found} & set(truth[0].tolist())) / 10)
+    assert np.mean(overlap) >= 0.95
+    row, score = reopened.search(vectors[123], 1)[0]
+    assert row == 123 and score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_ivf_parameters_scale_with_the_index():
+    assert store_module.ivf_lists(1_000_000) == 1000
+    assert store_module.ivf_probes(1000) == 125
+    assert store_module.ivf_lists(100) == 2  # every list trained on at least 39 vectors
+    assert store_module.ivf_probes(2) == 2
+
+
+def test_search_works_from_other_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = _store_with(_clustered(300))
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda row: store.search(store.vectors[row], 1)[0][0], range(20)))
+    assert found == list(range(20))
