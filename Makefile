@@ -19,7 +19,7 @@ run: $(VENV)/.installed index
 	$(BIN)/qa serve
 
 test: $(VENV)/.installed $(VENV)/.test-installed browser
-	$(BIN)/ruff check qa tests bench evals
+	$(BIN)/ruff check qa tests evals $(wildcard bench)
 	$(BIN)/pytest
 
 index: $(VENV)/.installed
@@ -29,7 +29,7 @@ serve: $(VENV)/.installed
 	$(BIN)/qa serve
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check qa tests bench evals
+	$(BIN)/ruff check qa tests evals $(wildcard bench)
 
 eval-seed: $(VENV)/.installed
 	$(BIN)/qa eval evals/seed.jsonl --docs seeds --out evals/out/seed
