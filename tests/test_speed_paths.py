@@ -41,11 +41,17 @@ def onnx_embedder(onnx_cache: Path) -> Embedder:
     return Embedder(backend="onnx", cache_dir=onnx_cache)
 
 
+@pytest.fixture(scope="session")
+def torch_embedder() -> Embedder:
+    """The reference, named explicitly whatever the default backend becomes."""
+    return Embedder(backend="torch")
+
+
 # -- the onnx embedder ---------------------------------------------------------------------------
 
 
-def test_onnx_vectors_agree_with_torch(embedder, onnx_embedder):
-    torch_vectors = embedder.encode(TEXTS)
+def test_onnx_vectors_agree_with_torch(torch_embedder, onnx_embedder):
+    torch_vectors = torch_embedder.encode(TEXTS)
     onnx_vectors = onnx_embedder.encode(TEXTS)
     assert onnx_vectors.shape == torch_vectors.shape == (len(TEXTS), 384)
     assert onnx_vectors.dtype == np.float32
@@ -78,15 +84,15 @@ def test_onnx_backend_never_imports_torch(onnx_cache, tmp_path):
     assert done.stdout.strip() == "False"
 
 
-def test_backends_record_different_names_and_never_mix(seed_copy, tmp_path, embedder, onnx_embedder,
+def test_backends_record_different_names_and_never_mix(seed_copy, tmp_path, torch_embedder, onnx_embedder,
                                                        settings):
-    assert onnx_embedder.name == "all-MiniLM-L6-v2-onnx-int8" != embedder.name
+    assert onnx_embedder.name == "all-MiniLM-L6-v2-onnx-int8" != torch_embedder.name
     index_dir = tmp_path / "index"
     store, _ = update_index([seed_copy], index_dir, onnx_embedder, settings)
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["embedder"] == "all-MiniLM-L6-v2-onnx-int8"
     with pytest.raises(IndexUnavailableError, match="embedder"):
-        update_index([seed_copy], index_dir, embedder, settings)
+        update_index([seed_copy], index_dir, torch_embedder, settings)
     again, report = update_index([seed_copy], index_dir, onnx_embedder, settings)
     assert report.chunks_embedded == 0 and len(again) == len(store)
 
@@ -111,9 +117,9 @@ def test_prepared_model_is_reused_and_rebuilt_when_damaged(onnx_cache, onnx_embe
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
 
-def test_token_counts_are_remembered_and_exact(onnx_embedder, embedder):
+def test_token_counts_are_remembered_and_exact(onnx_embedder, torch_embedder):
     counts = onnx_embedder.count_tokens(TEXTS[:5] + TEXTS[:2])
-    assert counts == embedder.count_tokens(TEXTS[:5] + TEXTS[:2])
+    assert counts == torch_embedder.count_tokens(TEXTS[:5] + TEXTS[:2])
     assert counts[5:] == counts[:2]
     assert counts[0] == len(onnx_embedder._get_tokenizer().encode(TEXTS[0], add_special_tokens=False).ids)
 
@@ -155,7 +161,7 @@ def test_large_index_is_ivf_in_the_manifest_and_finds_what_exact_search_finds(tm
 
     reopened = IndexStore.load(tmp_path / "index", "test-embedder")
     index = reopened.faiss_index
-    assert type(index).__name__ == "IndexIVFFlat" and index.ntotal == 3_000
+    assert type(index).__name__ == "IndexIVFScalarQuantizer" and index.ntotal == 3_000
     assert index.nprobe == store_module.ivf_probes(store_module.ivf_lists(3_000))  # kept in the file
 
     exact = build_faiss(vectors, "flat")
@@ -175,7 +181,7 @@ def test_large_index_is_ivf_in_the_manifest_and_finds_what_exact_search_finds(tm
 
 def test_ivf_parameters_scale_with_the_index():
     assert store_module.ivf_lists(1_000_000) == 1000
-    assert store_module.ivf_probes(1000) == 125
+    assert store_module.ivf_probes(1000) == 350
     assert store_module.ivf_lists(100) == 2  # every list trained on at least 39 vectors
     assert store_module.ivf_probes(2) == 2
 
@@ -187,3 +193,14 @@ def test_search_works_from_other_threads():
     with ThreadPoolExecutor(2) as pool:
         found = list(pool.map(lambda row: store.search(store.vectors[row], 1)[0][0], range(20)))
     assert found == list(range(20))
+
+
+def test_embedder_follows_the_backend_setting(settings, onnx_cache):
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    chosen = SimpleNamespace(**{**asdict(settings), "embed_backend": "onnx", "cache_dir": onnx_cache})
+    assert Embedder.from_settings(chosen).name == "all-MiniLM-L6-v2-onnx-int8"
+    default = Embedder.from_settings(SimpleNamespace(**{k: v for k, v in asdict(settings).items()
+                                                        if k != "embed_backend"}))
+    assert default.backend == "torch"
