@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.citations import is_refusal, resolve_citations
+from qa.citations import is_refusal, resolve_citations, strip_markers
 from qa.documents import load_documents
 from qa.embedding import Embedder
 from qa.errors import EmptyQuestionError, QuestionTooLongError
@@ -210,10 +210,6 @@ _FOLLOW_UP = re.compile(
 def is_follow_up(question: str) -> bool:
     """Pronouns or an elliptic start mean the question leans on the conversation."""
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
-
-
-def strip_markers(text: str) -> str:
-    return re.sub(r"\s*\[\d+\]", "", text)
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -27,6 +27,11 @@ _REFUSAL = re.compile(
 )
 
 
+def strip_markers(text: str) -> str:
+    """The answer without its ``[n]`` markers (for follow-up context and scoring)."""
+    return _MARKER.sub("", text)
+
+
 def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text)) or not text.strip()
 

@@ -29,6 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from qa.citations import strip_markers
 from qa.errors import QAError
 from qa.settings import Settings
 from qa.types import Answer, Citation, Passage
@@ -144,13 +145,7 @@ def _string_list(value: Any, name: str) -> tuple[str, ...]:
 
 # -- answer metrics ----------------------------------------------------------------
 
-_MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def strip_markers(text: str) -> str:
-    """Citation markers are not part of the answer: ``[2]`` must not match a gold "2"."""
-    return _MARKER.sub(" ", text)
 
 
 def normalize_answer(text: str) -> str:

@@ -80,9 +80,6 @@ class IndexStore:
     def chunk(self, chunk_id: str) -> Chunk:
         return self.chunks[self._position[chunk_id]]
 
-    def chunks_of(self, doc_id: str) -> list[Chunk]:
-        return [c for c in self.chunks if c.doc_id == doc_id]
-
     @property
     def faiss_index(self) -> Any:
         if self._faiss is None:

@@ -49,7 +49,7 @@ def terms(text: str) -> set[str]:
     return {_stem(w.replace(",", "")) for w in words if w not in _STOPWORDS}
 
 
-def support(sentence: str, passage_text: str, question: str = "") -> float:
+def support(sentence: str, passage_text: str) -> float:
     """Share of the sentence's terms found in the passage; numbers weigh double.
 
     Terms that merely repeat the question still count (the answer restates
