@@ -213,8 +213,7 @@ def is_follow_up(question: str) -> bool:
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    return Embedder(settings.embedder_path, batch_size=settings.embed_batch_size,
-                    threads=settings.n_threads)
+    return Embedder.from_settings(settings)
 
 
 def make_generator(settings: Settings) -> Generator:

@@ -62,10 +62,10 @@ class Embedder:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Embedder:
-        """The embedder the settings ask for (``embed_backend`` defaults to torch)."""
+        """The embedder the settings ask for; a custom model path implies torch."""
+        backend = "torch" if settings.embedder_path else settings.embed_backend
         return cls(settings.embedder_path, batch_size=settings.embed_batch_size,
-                   threads=settings.n_threads, backend=getattr(settings, "embed_backend", "torch"),
-                   cache_dir=settings.cache_dir)
+                   threads=settings.n_threads, backend=backend, cache_dir=settings.cache_dir)
 
     @property
     def name(self) -> str:

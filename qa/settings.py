@@ -27,6 +27,9 @@ class Settings:
     # Models: a path overrides the packaged default (see shared MODELS.md).
     generator_path: str | None = None
     embedder_path: str | None = None
+    # "onnx": the packaged int8 MiniLM, ~3x faster to index, same BoolQ nDCG@10 (0.9560 vs 0.9562,
+    # bench/embedding_quality.py); "torch" runs any sentence-transformers model (QA_EMBEDDER_PATH).
+    embed_backend: str = "onnx"
     n_ctx: int = 4096
     n_threads: int = _default_threads()
     max_answer_tokens: int = 256

@@ -23,7 +23,8 @@ SEED_FILE = next(SEEDS.glob("*.txt"))
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder()
+    """The default embedder (ONNX int8 unless QA_EMBED_BACKEND says otherwise)."""
+    return Embedder.from_settings(Settings.from_env())
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from qa import store as store_module
 from qa.embedding import Embedder, prepare_onnx_model
 from qa.errors import IndexUnavailableError, ModelError
 from qa.indexing import update_index
+from qa.settings import Settings
 from qa.store import IndexStore, build_faiss, index_type_for
 from qa.types import Chunk, Document
 
@@ -196,11 +197,10 @@ def test_search_works_from_other_threads():
 
 
 def test_embedder_follows_the_backend_setting(settings, onnx_cache):
-    from dataclasses import asdict
-    from types import SimpleNamespace
-
-    chosen = SimpleNamespace(**{**asdict(settings), "embed_backend": "onnx", "cache_dir": onnx_cache})
+    assert Settings().embed_backend == "onnx"  # the fast backend is the default
+    chosen = settings.replace(embed_backend="onnx", cache_dir=onnx_cache)
     assert Embedder.from_settings(chosen).name == "all-MiniLM-L6-v2-onnx-int8"
-    default = Embedder.from_settings(SimpleNamespace(**{k: v for k, v in asdict(settings).items()
-                                                        if k != "embed_backend"}))
-    assert default.backend == "torch"
+    assert Embedder.from_settings(settings.replace(embed_backend="torch")).backend == "torch"
+    # A model of the user's own runs on torch, whatever the backend setting says.
+    custom = Embedder.from_settings(chosen.replace(embedder_path="/models/bigger-embedder"))
+    assert custom.backend == "torch"
