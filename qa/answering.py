@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from qa.citations import is_refusal, resolve_citations, strip_markers
+from qa.compaction import PassageCompactor
 from qa.documents import load_documents
 from qa.embedding import Embedder
 from qa.errors import EmptyQuestionError, QuestionTooLongError
 from qa.generation import Generator
 from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
-from qa.prompting import Prompt, Templates, build_prompt
+from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
 from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
 from qa.store import IndexStore
@@ -36,6 +37,8 @@ class Assistant:
         self.embedder = embedder or make_embedder(settings)
         self.generator = generator or make_generator(settings)
         self.templates = Templates.load(settings.prompts_dir)
+        self.compactor = PassageCompactor(self.embedder, self.generator.count_tokens,
+                                          settings.passage_token_budget)
         self._set_store(store)
 
     # -- construction ------------------------------------------------------------
@@ -104,10 +107,22 @@ class Assistant:
         if not relevant:
             return question, passages, None, timings
         context = self._context(history) if query != question else ""
-        prompt = build_prompt(question, relevant[: self.settings.top_k], self.templates,
+        relevant = relevant[: self.settings.top_k]
+        if self.settings.passage_token_budget > 0:
+            relevant = self.compactor.compact(query, relevant, self.store.documents)
+        prompt = build_prompt(question, relevant, self.templates,
                               self.generator.count_tokens, self.settings.prompt_token_budget,
                               context=context)
         return question, passages, prompt, timings
+
+    def warm_up(self) -> None:
+        """Load both models and put the fixed prompt prefix in the generator's KV cache,
+        so the first question costs no more than the next ones."""
+        self.embedder.encode(["warm up"])
+        self.retriever.retrieve("warm up", 1)  # builds the BM25 index
+        messages = [*fixed_messages(self.templates), {"role": "user", "content": "Ready?"}]
+        for _ in self.generator.stream_chat(messages, max_tokens=1):
+            pass
 
     def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str:
         """A follow-up ("What did he do?") is searched together with the previous

@@ -268,13 +268,9 @@ class ChatApp:
     # -- models ------------------------------------------------------------------------
 
     def warm_up(self) -> None:
-        """Load both models and prime the generator with the system prompt, off the request path."""
+        """Load the models and prime the prompt prefix, off the request path."""
         try:
-            self.assistant.retrieve("warm up", 1)
-            messages = [{"role": "system", "content": self.assistant.templates.system},
-                        {"role": "user", "content": "Ready?"}]
-            for _ in self.assistant.generator.stream_chat(messages, max_tokens=1):
-                pass
+            self.assistant.warm_up()
         except QAError as error:
             self.warmup_error = str(error)
             log.error("warming up the models failed: %s", error)

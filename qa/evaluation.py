@@ -383,6 +383,9 @@ def evaluate(assistant: Answerer, items: Sequence[QuestionItem], k: int = 10,
     from tqdm import tqdm
 
     results, warnings = [], []
+    warm_up = getattr(assistant, "warm_up", None)
+    if warm_up is not None and not retrieval_only:
+        warm_up()  # as the web chat does: the first question is not charged for loading
     bar = tqdm(items, desc="evaluating", unit=" q", file=sys.stderr, disable=not progress)
     for item in bar:
         result = score_question(assistant, item, k, retrieval_only, corpus)

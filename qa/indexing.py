@@ -17,7 +17,6 @@ import numpy as np
 from qa.chunking import ChunkingConfig, chunk_documents, search_text
 from qa.documents import load_documents
 from qa.embedding import Embedder
-from qa.errors import IndexUnavailableError
 from qa.settings import Settings
 from qa.store import IndexStore, index_exists
 from qa.types import Document
@@ -51,26 +50,37 @@ def chunking_config(settings: Settings) -> ChunkingConfig:
 
 def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
                    rebuild: bool = False) -> IndexStore:
-    config = chunking_config(settings)
-    chunking = config.as_dict()
-    if index_exists(index_dir) and not rebuild:
-        store = IndexStore.load(index_dir, embedder.name)
-        if store.manifest.chunking != chunking:
-            raise IndexUnavailableError(
-                f"The index in {index_dir} was chunked with {store.manifest.chunking}, not "
-                f"{chunking}. Rebuild it with `qa index <your documents> --index {index_dir} --rebuild`."
-            )
-        return store
-    return IndexStore.empty(embedder.name, embedder.dimension, chunking)
+    """The index to update; a fresh one when it was built with another embedder or
+    chunking, filled with the documents the old one holds, so nothing indexed is lost."""
+    store, carried = _open_compatible(index_dir, embedder, settings, rebuild)
+    if carried:
+        store, _ = apply_documents(store, carried, embedder, settings, prune=False)
+    return store
+
+
+def _open_compatible(index_dir: Path, embedder: Embedder, settings: Settings,
+                     rebuild: bool) -> tuple[IndexStore, list[Document]]:
+    chunking = chunking_config(settings).as_dict()
+    fresh = IndexStore.empty(embedder.name, embedder.dimension, chunking)
+    if not index_exists(index_dir) or rebuild:
+        return fresh, []
+    store = IndexStore.load(index_dir)
+    if store.manifest.embedder == embedder.name and store.manifest.chunking == chunking:
+        return store, []
+    log.warning("The index in %s was built with %s and chunking %s; re-indexing its %d documents "
+                "with %s and chunking %s.", index_dir, store.manifest.embedder, store.manifest.chunking,
+                len(store.documents), embedder.name, chunking)
+    return fresh, list(store.documents.values())
 
 
 def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedder,
                  settings: Settings, rebuild: bool = False, prune: bool = True,
                  progress: Progress | None = None) -> tuple[IndexStore, IndexReport]:
     """Bring the index in ``index_dir`` in line with the files under ``paths``."""
-    paths = [Path(p) for p in paths]
-    documents = load_documents(paths)
-    store = open_or_create(index_dir, embedder, settings, rebuild)
+    documents = load_documents([Path(p) for p in paths])
+    store, carried = _open_compatible(index_dir, embedder, settings, rebuild)
+    loaded = {d.doc_id for d in documents}
+    documents += [d for d in carried if d.doc_id not in loaded and not (prune and _vanished(d.source))]
     store, report = apply_documents(store, documents, embedder, settings,
                                     prune=prune, progress=progress)
     store.save(index_dir)

@@ -75,12 +75,18 @@ def build_prompt(question: str, passages: list[Passage], templates: Templates,
         texts.append(block)
         used += cost
     user = templates.question.format(passages="\n".join(texts), question=question, context=context)
+    return Prompt(messages=[*fixed_messages(templates), {"role": "user", "content": user}],
+                  passages=kept)
+
+
+def fixed_messages(templates: Templates) -> list[dict[str, str]]:
+    """The prefix every prompt shares (system rules, worked examples): llama.cpp keeps
+    it in its KV cache, so only the question's own turn is evaluated each time."""
     messages = [{"role": "system", "content": templates.system}]
-    for example_user, example_answer in templates.examples:  # fixed prefix: cached by llama.cpp
+    for example_user, example_answer in templates.examples:
         messages += [{"role": "user", "content": example_user},
                      {"role": "assistant", "content": example_answer}]
-    messages.append({"role": "user", "content": user})
-    return Prompt(messages=messages, passages=kept)
+    return messages
 
 
 def _flat(text: str) -> str:

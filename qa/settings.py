@@ -44,6 +44,9 @@ class Settings:
     fusion: str = "convex"  # or "rrf"
     dense_weight: float = 0.75  # share of the dense score in the fused ranking
     prompt_token_budget: int = 900
+    # Passages cut to their best sentences, about this many generator tokens in all
+    # (each 100 tokens of prompt cost ~1 s before the first word); 0 keeps whole chunks.
+    passage_token_budget: int = 120
     min_relevance: float = 0.2
     min_support: float = 0.4  # below this share of the answer found in passages: refuse
     embed_batch_size: int = 64

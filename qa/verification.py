@@ -112,9 +112,19 @@ def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
     return Stemmer.Stemmer("english")
 
 
+_YES_NO = re.compile(r"(^|[,;]\s*)(is|are|was|were|do|does|did|will|would|can|could|has|have|had|"
+                     r"should|may|might)\b", re.IGNORECASE)
+
+
+def is_yes_no(question: str) -> bool:
+    """"Does Russia keep contact...?", "Although X, does it...?": answered by restating."""
+    return bool(_YES_NO.search(question.strip()))
+
+
 def adds_information(answer: str, question: str) -> bool:
-    """False for an answer that only restates the question ("Moscow." to "Where in Moscow?")."""
-    return bool(terms(_MARKERS.sub(" ", answer)) - terms(question))
+    """False for an answer that only restates the question ("Moscow." to "Where in
+    Moscow?"), unless the question asks yes or no, where restating it is the answer."""
+    return is_yes_no(question) or bool(terms(_MARKERS.sub(" ", answer)) - terms(question))
 
 
 def invented_numbers(answer: str, passages_text: str) -> set[str]:

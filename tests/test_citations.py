@@ -72,3 +72,12 @@ def test_question_about_names_the_documents_never_mention():
     assert mentions_any_name("What is the EU's pledge worth?", text)  # EU ~ euros: lenient
     assert mentions_any_name("Which Russian city hosts the talks?", text)
     assert mentions_any_name("how many nations attend?", text)  # no names: no opinion
+
+
+def test_an_answer_that_only_restates_the_question_adds_nothing_unless_yes_no():
+    from qa.verification import adds_information
+
+    assert not adds_information("The talks are held in Moscow [1].", "Where in Moscow are the talks held?")
+    assert adds_information("The talks are held at the Kremlin [1].", "Where in Moscow are the talks held?")
+    assert adds_information("Russia stays in contact with the Taliban [2].",
+                            "Though Russia bans the Taliban, does it stay in contact with them?")

@@ -13,6 +13,9 @@ import pytest
 from qa.errors import IndexUnavailableError
 from qa.indexing import update_index
 from qa.store import IndexStore
+from tests.conftest import SEED_FILE
+
+SEED_NAME = SEED_FILE.name
 
 
 def _index(paths, index_dir, embedder, settings):
@@ -109,3 +112,20 @@ def test_killed_mid_save_leaves_previous_index_usable(seed_copy, tmp_path, embed
     store, report = _index([seed_copy], index_dir, embedder, settings)  # and it can be updated
     assert report.chunks_embedded == 0 and not list(index_dir.glob(".tmp-*"))
     shutil.rmtree(index_dir)
+
+
+def test_other_chunking_reindexes_every_document_it_holds(seed_copy, tmp_path, embedder, settings):
+    """Changing chunking (or the embedder) re-embeds the stored texts: documents
+    indexed from other folders are not lost."""
+    index_dir = tmp_path / "index"
+    _index([seed_copy], index_dir, embedder, settings)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "memo.txt").write_text("Budget memo\n\nThe committee approved 40 new posts for 2027.\n")
+    changed = settings.replace(chunk_tokens=settings.chunk_tokens * 2)
+    store, report = update_index([other], index_dir, embedder, changed)
+    assert {Path(d.source).name for d in store.documents.values()} == {"memo.txt", SEED_NAME}
+    assert store.manifest.chunking["max_tokens"] == settings.chunk_tokens * 2
+    assert report.added == 2 and report.chunks_embedded == report.total_chunks
+    reopened = IndexStore.load(index_dir, embedder.name)
+    assert len(reopened.chunks) == report.total_chunks

@@ -1,0 +1,65 @@
+"""Compact passages with the real embedder: the sentences that answer are kept,
+within the budget, as exact spans of their documents. Tokens are counted as
+words here (the generator's tokenizer is not what is under test)."""
+
+import pytest
+
+from qa.compaction import PassageCompactor
+from qa.types import Document, Passage
+
+TEXT = (
+    "Officials from Chile and Peru met in Lima on Monday. "
+    "The talks were about fishing rights along the coast. "
+    "The ministry said exports fell 4% in March. "
+    "A strike had closed the port of Callao for two weeks. "
+    "Maria Lopez chairs the fisheries commission. "
+    "She said a new quota would be agreed by June. "
+    "Weather on the coast was mild for the season."
+)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.fixture
+def document() -> Document:
+    return Document(doc_id="d1", title="Fishing talks", source="d1.txt", text=TEXT, content_hash="x")
+
+
+def _passages(document: Document) -> list[Passage]:
+    """Two overlapping chunks covering the text, as retrieval would return them."""
+    cut = TEXT.index("Maria")
+    spans = [(0, cut - 1), (TEXT.index("A strike"), len(TEXT))]
+    return [Passage(chunk_id=f"d1:{i}", doc_id="d1", text=TEXT[s:e], score=0.5 - i / 10,
+                    title=document.title, source=document.source, start=s, end=e)
+            for i, (s, e) in enumerate(spans)]
+
+
+def test_keeps_the_answering_sentence_within_the_budget(embedder, document):
+    compactor = PassageCompactor(embedder, _words, budget=20)
+    kept = compactor.compact("Why did exports fall?", _passages(document), {"d1": document})
+    assert "exports fell 4%" in kept[0].text
+    assert sum(_words(p.text) for p in kept) <= 20
+    assert sum(_words(p.text) for p in kept) < _words(TEXT) / 2
+    for passage in kept:
+        assert passage.text == TEXT[passage.start:passage.end]
+
+
+def test_a_sentence_opening_with_a_pronoun_brings_the_one_before(embedder, document):
+    compactor = PassageCompactor(embedder, _words, budget=20)
+    kept = compactor.compact("When will the new quota be agreed?", _passages(document), {"d1": document})
+    first = kept[0].text
+    assert first.startswith("Maria Lopez chairs") and first.endswith("agreed by June.")
+
+
+def test_adjacent_sentences_become_one_passage_and_overlaps_count_once(embedder, document):
+    compactor = PassageCompactor(embedder, _words, budget=200)
+    kept = compactor.compact("What happened at the port?", _passages(document), {"d1": document})
+    assert [(p.start, p.end) for p in kept] == [(0, len(TEXT))]  # everything fits: one run
+
+
+def test_the_best_sentence_is_kept_even_over_budget(embedder, document):
+    compactor = PassageCompactor(embedder, _words, budget=1)
+    kept = compactor.compact("Where did the officials meet?", _passages(document), {"d1": document})
+    assert len(kept) == 1 and "Lima" in kept[0].text
