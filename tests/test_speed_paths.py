@@ -92,9 +92,13 @@ def test_backends_record_different_names_and_never_mix(seed_copy, tmp_path, torc
     store, _ = update_index([seed_copy], index_dir, onnx_embedder, settings)
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["embedder"] == "all-MiniLM-L6-v2-onnx-int8"
-    with pytest.raises(IndexUnavailableError, match="embedder"):
-        update_index([seed_copy], index_dir, torch_embedder, settings)
-    again, report = update_index([seed_copy], index_dir, onnx_embedder, settings)
+    with pytest.raises(IndexUnavailableError, match="embedder"):  # opening for questions: refused
+        IndexStore.load(index_dir, torch_embedder.name)
+    # Updating with the other backend re-embeds everything: vectors of two models never mix.
+    switched, report = update_index([seed_copy], index_dir, torch_embedder, settings)
+    assert report.chunks_embedded == len(switched) == len(store)
+    assert IndexStore.load(index_dir).manifest.embedder == torch_embedder.name
+    again, report = update_index([seed_copy], index_dir, torch_embedder, settings)
     assert report.chunks_embedded == 0 and len(again) == len(store)
 
 
