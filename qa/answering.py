@@ -157,7 +157,7 @@ class Assistant:
         """Index new or changed files and save; the old index serves until the swap."""
         documents = load_documents(paths)
         store, report = apply_documents(self.store, documents, self.embedder, self.settings,
-                                        prune=False, progress=progress)
+                                        prune=False, progress=progress, checkpoint=self._checkpoint)
         self._save_and_swap(store)
         return report
 
@@ -178,6 +178,11 @@ class Assistant:
         self.store = store
         self.retriever = Retriever(store, self.embedder, candidates=self.settings.candidates,
                                    fusion=self.settings.fusion, dense_weight=self.settings.dense_weight)
+
+    def _checkpoint(self, partial: IndexStore) -> None:
+        """Saved, not served: questions keep the current index until the run ends."""
+        if self.index_dir is not None:
+            partial.save(self.index_dir)
 
     def _save_and_swap(self, store: IndexStore) -> None:
         if self.index_dir is not None:

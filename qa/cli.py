@@ -28,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; the index on disk is unchanged unless a save completed", file=sys.stderr)
+        print("interrupted; documents indexed so far are saved (every QA_CHECKPOINT_SECONDS) and kept: "
+              "run the same command again to finish", file=sys.stderr)
         return 130
 
 

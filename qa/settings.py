@@ -35,7 +35,7 @@ class Settings:
     max_answer_tokens: int = 256
     temperature: float = 0.0
     # Chunking, in embedder word pieces (all-MiniLM-L6-v2 reads at most 256).
-    chunk_tokens: int = 64
+    chunk_tokens: int = 128  # vs 64: 20% faster to index, BoolQ hybrid nDCG@10 0.933 (0.934)
     chunk_overlap_sentences: int = 1
     chunk_with_title: bool = True  # embed/search "title. chunk" (BoolQ nDCG@10 0.863 -> 0.932)
     # Retrieval and prompting.
@@ -50,6 +50,7 @@ class Settings:
     min_relevance: float = 0.2
     min_support: float = 0.4  # below this share of the answer found in passages: refuse
     embed_batch_size: int = 64
+    checkpoint_seconds: float = 60.0  # a long indexing run saves what it has this often
     max_question_chars: int = 2000
     # Web chat.
     host: str = "127.0.0.1"

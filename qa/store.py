@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,10 @@ class IndexStore:
         """A new store with these contents and the same embedder and chunking."""
         manifest = Manifest(**{**asdict(self.manifest)})
         manifest.index_type = index_type_for(len(chunks))
+        counts = Counter(c.doc_id for c in chunks)
         manifest.documents = {
             d.doc_id: {"source": d.source, "content_hash": d.content_hash, "title": d.title,
-                       "chunks": sum(1 for c in chunks if c.doc_id == d.doc_id)}
+                       "chunks": counts[d.doc_id]}
             for d in documents.values()
         }
         return IndexStore(manifest, documents, chunks, vectors)

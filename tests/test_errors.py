@@ -84,7 +84,8 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, built_index):
         _qa("ask", "   ", "--index", str(built_index)),
         _qa("ask", "Who?", "--index", str(tmp_path / "missing")),
         _qa("index", str(tmp_path), "--index", str(tmp_path / "idx")),
-        _qa("ask", "Who leads?", "--index", str(built_index), "--generator", str(tmp_path / "no.gguf")),
+        _qa("ask", "Who leads the Taliban delegation?", "--index", str(built_index),
+            "--generator", str(tmp_path / "no.gguf")),
     ]
     for result in cases:
         assert result.returncode != 0

@@ -122,10 +122,47 @@ def test_other_chunking_reindexes_every_document_it_holds(seed_copy, tmp_path, e
     other = tmp_path / "other"
     other.mkdir()
     (other / "memo.txt").write_text("Budget memo\n\nThe committee approved 40 new posts for 2027.\n")
-    changed = settings.replace(chunk_tokens=settings.chunk_tokens * 2)
+    changed = settings.replace(chunk_tokens=settings.chunk_tokens // 2)
     store, report = update_index([other], index_dir, embedder, changed)
     assert {Path(d.source).name for d in store.documents.values()} == {"memo.txt", SEED_NAME}
-    assert store.manifest.chunking["max_tokens"] == settings.chunk_tokens * 2
+    assert store.manifest.chunking["max_tokens"] == settings.chunk_tokens // 2
     assert report.added == 2 and report.chunks_embedded == report.total_chunks
     reopened = IndexStore.load(index_dir, embedder.name)
     assert len(reopened.chunks) == report.total_chunks
+
+
+class _InterruptedEmbedder:
+    """The real embedder, stopped (as by Ctrl-C) on its ``fail_on``-th encode call."""
+
+    def __init__(self, embedder, fail_on):
+        self._embedder, self.calls, self.fail_on = embedder, 0, fail_on
+        self.batch_size = 1  # the indexer embeds 4 chunks per call: several calls per run
+
+    def encode(self, texts, show_progress=False):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise KeyboardInterrupt
+        return self._embedder.encode(texts)
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+
+def test_an_interrupted_run_keeps_the_documents_it_finished(tmp_path, embedder, settings):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(8):
+        sentences = " ".join(f"Report {n} says item {k} of the plan was delivered." for k in range(24))
+        (folder / f"report-{n}.txt").write_text(f"Report {n}\n\n{sentences}\n")
+    index_dir = tmp_path / "index"
+    eager = settings.replace(checkpoint_seconds=0.0)  # a checkpoint after every call
+    assert settings.chunk_tokens <= 128  # so each report makes several chunks
+    with pytest.raises(KeyboardInterrupt):
+        update_index([folder], index_dir, _InterruptedEmbedder(embedder, fail_on=4), eager)
+    saved = IndexStore.load(index_dir, embedder.name)
+    assert 0 < len(saved.documents) < 8
+    for doc_id, meta in saved.manifest.documents.items():  # whole documents only
+        assert meta["chunks"] == sum(1 for c in saved.chunks if c.doc_id == doc_id) > 0
+    store, report = update_index([folder], index_dir, embedder, eager)
+    assert report.unchanged == len(saved.documents) and len(store.documents) == 8
+    assert report.chunks_embedded == len(store.chunks) - len(saved.chunks)
