@@ -24,7 +24,7 @@ from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
 from qa.store import IndexStore
 from qa.types import Answer, Citation, Passage
-from qa.verification import adds_information, invented_numbers, mentions_any_name
+from qa.verification import adds_information, answers_the_kind, invented_numbers, mentions_any_name
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
@@ -137,13 +137,14 @@ class Assistant:
     def _grounded(self, question: str, text: str, passages: list[Passage],
                   citations: list[Citation], support: float) -> bool:
         """Refuse answers the passages do not back: mostly unsupported words, a
-        number no passage states, an answer that only restates the question, or
-        a question about names the cited documents never mention."""
+        number no passage states, an answer that only restates the question or
+        dodges it (no time for "when"), or a question about names the cited
+        documents never mention."""
         evidence = " ".join(p.text for p in passages)
         cited_documents = " ".join(self.store.documents[self.store.chunk(c.chunk_id).doc_id].text
                                    for c in citations)
         return (support >= self.settings.min_support and adds_information(text, question)
-                and not invented_numbers(text, evidence)
+                and answers_the_kind(text, question) and not invented_numbers(text, evidence)
                 and mentions_any_name(question, cited_documents))
 
     def _context(self, history: Sequence[Turn]) -> str:

@@ -10,6 +10,7 @@ what the model read.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -63,10 +64,12 @@ class PassageCompactor:
             return []
         vectors = self._encode([question] + [s.text for s in sentences])
         similarity = vectors[1:] @ vectors[0]
-        wanted = terms(question)
+        words = [terms(s.text) for s in sentences]
+        weight = _rarity(terms(question), words)
+        total = sum(weight.values()) or 1.0
         scored = []
-        for sentence, cosine in zip(sentences, similarity, strict=True):
-            shared = len(wanted & terms(sentence.text)) / len(wanted) if wanted else 0.0
+        for sentence, cosine, have in zip(sentences, similarity, words, strict=True):
+            shared = sum(w for t, w in weight.items() if t in have) / total
             score = _W_SENTENCE * float(cosine) + _W_CHUNK * sentence.passage.score + _W_WORDS * shared
             scored.append(replace(sentence, score=score))
         return sorted(scored, key=lambda s: -s.score)
@@ -100,6 +103,14 @@ class PassageCompactor:
             while len(self._vectors) > _MEMO_LIMIT:
                 self._vectors.popitem(last=False)
         return np.vstack([self._vectors[t] for t in texts])
+
+
+def _rarity(wanted: set[str], sentences: list[set[str]]) -> dict[str, float]:
+    """Inverse document frequency of the question's words among the candidate sentences:
+    a word every sentence shares ("Taliban" in a Taliban briefing) tells them apart less
+    than the one that names what is asked ("delegation")."""
+    count = len(sentences)
+    return {t: math.log(1 + count / (1 + sum(t in s for s in sentences))) for t in wanted}
 
 
 def _sentences(passages: list[Passage]) -> list[_Sentence]:

@@ -127,6 +127,32 @@ def adds_information(answer: str, question: str) -> bool:
     return is_yes_no(question) or bool(terms(_MARKERS.sub(" ", answer)) - terms(question))
 
 
+_ASKS_WHEN = re.compile(r"^\s*(when|what (year|date|day|month|time)|(on |in )?which (year|date|day|month))\b",
+                        re.IGNORECASE)
+_ASKS_AMOUNT = re.compile(r"^\s*how (many|much|long|old|far)\b", re.IGNORECASE)
+_TIME_WORDS = re.compile(
+    r"\d|\b(january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
+    r"|morning|afternoon|evening|night|week|weeks|month|months|year|years|decade|decades|century"
+    r"|spring|summer|autumn|fall|winter|ago|since|until|recent|recently|last|next|early|mid|late"
+    r"|after|before|during|now|currently)\b", re.IGNORECASE)
+_AMOUNT_WORDS = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+    r"|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?|several|few|many"
+    r"|half|single|double|decades?|years?|months?|weeks?|days?)\b", re.IGNORECASE)
+
+
+def answers_the_kind(answer: str, question: str) -> bool:
+    """A "when" answer names a time and a "how many" answer a quantity; one that
+    does not ("The Taliban took power [1]." to "When did the Taliban take power?")
+    dodges the question, however well its words are supported."""
+    if _ASKS_WHEN.search(question):
+        return bool(_TIME_WORDS.search(_MARKERS.sub(" ", answer)))
+    if _ASKS_AMOUNT.search(question):
+        return bool(_AMOUNT_WORDS.search(_MARKERS.sub(" ", answer)))
+    return True
+
+
 def invented_numbers(answer: str, passages_text: str) -> set[str]:
     """Numbers the answer states that no passage contains: a small model's
     favourite invention (an age, a year, a head count)."""

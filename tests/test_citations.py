@@ -81,3 +81,14 @@ def test_an_answer_that_only_restates_the_question_adds_nothing_unless_yes_no():
     assert adds_information("The talks are held at the Kremlin [1].", "Where in Moscow are the talks held?")
     assert adds_information("Russia stays in contact with the Taliban [2].",
                             "Though Russia bans the Taliban, does it stay in contact with them?")
+
+
+def test_an_answer_that_dodges_a_when_or_how_many_question_is_caught():
+    from qa.verification import answers_the_kind
+
+    assert not answers_the_kind("The Taliban took power [1].", "When did the Taliban take power?")
+    assert answers_the_kind("In mid-August [1].", "When did the Taliban take power?")
+    assert answers_the_kind("Last week [2].", "On which day did Putin warn?")
+    assert not answers_the_kind("Hanafi leads the delegation [1].", "How many people are in the delegation?")
+    assert answers_the_kind("After nearly two decades [1].", "How long were soldiers in Afghanistan?")
+    assert answers_the_kind("Sergei Lavrov [1].", "Who is Russia's foreign minister?")

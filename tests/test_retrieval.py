@@ -36,8 +36,10 @@ def test_scores_are_cosines_and_ranks_are_fused(retriever):
     assert len({p.chunk_id for p in passages}) == 5
 
 
-def test_overlapping_neighbours_merge_into_one_span(retriever):
-    store = retriever.store
+def test_overlapping_neighbours_merge_into_one_span(tmp_path, embedder, settings):
+    overlapping = settings.replace(chunk_overlap_sentences=1, chunk_tokens=64)  # chunks share a sentence
+    store, _ = update_index([SEEDS], tmp_path / "index", embedder, overlapping)
+    retriever = Retriever(store, embedder)
     passages = [retriever._passage(i, 0.5) for i in range(len(store))]
     merged = merge_neighbours(passages, store.documents)
     assert len(merged) < len(passages)
