@@ -208,3 +208,37 @@ def test_embedder_follows_the_backend_setting(settings, onnx_cache):
     # A model of the user's own runs on torch, whatever the backend setting says.
     custom = Embedder.from_settings(chosen.replace(embedder_path="/models/bigger-embedder"))
     assert custom.backend == "torch"
+
+
+def test_warm_up_caches_the_prefix_every_prompt_starts_with(seed_copy, tmp_path, embedder, settings):
+    """llama.cpp reuses the longest common token prefix: the warm-up must send exactly
+    the messages every question's prompt starts with (fake generator: records prompts)."""
+    from qa.answering import Assistant
+    from qa.prompting import fixed_messages
+    from tests.conftest import FakeGenerator
+
+    store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
+    fake = FakeGenerator()
+    assistant = Assistant(store, settings, embedder=embedder, generator=fake)
+    assistant.warm_up()
+    assistant.ask("Who leads the Taliban delegation?")
+    prefix = fixed_messages(assistant.templates)
+    warm, asked = fake.prompts
+    assert len(prefix) > 1 and warm[: len(prefix)] == asked[: len(prefix)] == prefix
+    assert len(warm) == len(asked) == len(prefix) + 1  # then only the question's own turn differs
+
+
+def test_the_prompt_holds_compact_passages_within_the_budget(seed_copy, tmp_path, embedder, settings):
+    from qa.answering import Assistant
+    from tests.conftest import FakeGenerator
+
+    store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
+    assistant = Assistant(store, settings.replace(passage_token_budget=40), embedder=embedder,
+                          generator=FakeGenerator())  # fake: counts tokens as words
+    _, _, prompt, _ = assistant.prepare("Who leads the Taliban delegation?")
+    assert prompt is not None and "leads the Taliban delegation" in prompt.passages[0].text
+    words = sum(len(p.text.split()) for p in prompt.passages)
+    longest = max(len(s.split()) for p in prompt.passages for s in p.text.split(". "))
+    assert words <= 40 + longest  # the budget, or the one sentence that must be kept
+    document = store.documents[prompt.passages[0].doc_id].text
+    assert all(document[p.start:p.end] == p.text for p in prompt.passages)
