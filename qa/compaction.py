@@ -56,7 +56,7 @@ class PassageCompactor:
         sentences = self._scored(question, _sentences(passages))
         if not sentences:
             return passages[:1]
-        chosen = self._within_budget(sentences)
+        chosen = self._within_budget(sentences, documents)
         return _as_passages(chosen, documents)
 
     def _scored(self, question: str, sentences: list[_Sentence]) -> list[_Sentence]:
@@ -74,23 +74,21 @@ class PassageCompactor:
             scored.append(replace(sentence, score=score))
         return sorted(scored, key=lambda s: -s.score)
 
-    def _within_budget(self, ranked: list[_Sentence]) -> list[_Sentence]:
+    def _within_budget(self, ranked: list[_Sentence], documents: dict[str, Document]) -> list[_Sentence]:
         """Best-first; a sentence that leans on its predecessor ("He said...") brings it along."""
-        by_span = {(s.passage.doc_id, s.start): s for s in ranked}
-        before = {(s.passage.doc_id, s.end): s for s in ranked}
+        ending_at = {(s.passage.doc_id, s.end): s for s in ranked}
         chosen: dict[tuple[str, int], _Sentence] = {}
         used = 0
         for sentence in ranked:
             group = [sentence]
-            previous = _predecessor(sentence, before)
+            previous = _predecessor(sentence, ending_at, documents[sentence.passage.doc_id].text)
             if _LEANS_BACK.match(sentence.text) and previous is not None:
                 group.insert(0, previous)
             group = [s for s in group if (s.passage.doc_id, s.start) not in chosen]
             cost = sum(self.count_tokens(s.text) + 1 for s in group)
             if chosen and used + cost > self.budget:
                 continue
-            for s in group:
-                chosen[(s.passage.doc_id, s.start)] = by_span.get((s.passage.doc_id, s.start), s)
+            chosen.update({(s.passage.doc_id, s.start): s for s in group})
             used += cost
         return list(chosen.values())
 
@@ -127,13 +125,13 @@ def _sentences(passages: list[Passage]) -> list[_Sentence]:
     return found
 
 
-def _predecessor(sentence: _Sentence, ending_at: dict[tuple[str, int], _Sentence]) -> _Sentence | None:
-    """The sentence just before, if one of the passages holds it (whitespace between allowed)."""
-    text = sentence.passage.text
-    gap_start = sentence.start - sentence.passage.start
+def _predecessor(sentence: _Sentence, ending_at: dict[tuple[str, int], _Sentence],
+                 text: str) -> _Sentence | None:
+    """The sentence just before, if a retrieved chunk holds it (only whitespace between)."""
+    gap_start = sentence.start
     while gap_start > 0 and text[gap_start - 1].isspace():
         gap_start -= 1
-    return ending_at.get((sentence.passage.doc_id, sentence.passage.start + gap_start))
+    return ending_at.get((sentence.passage.doc_id, gap_start))
 
 
 def _as_passages(chosen: list[_Sentence], documents: dict[str, Document]) -> list[Passage]:

@@ -63,3 +63,13 @@ def test_the_best_sentence_is_kept_even_over_budget(embedder, document):
     compactor = PassageCompactor(embedder, _words, budget=1)
     kept = compactor.compact("Where did the officials meet?", _passages(document), {"d1": document})
     assert len(kept) == 1 and "Lima" in kept[0].text
+
+
+def test_the_sentence_before_may_come_from_the_previous_chunk(embedder, document):
+    cut = TEXT.index("She said")
+    spans = [(0, cut - 1), (cut, len(TEXT))]  # "She said..." opens the second chunk
+    passages = [Passage(chunk_id=f"d1:{i}", doc_id="d1", text=TEXT[s:e], score=0.5, title="t",
+                        source="d1.txt", start=s, end=e) for i, (s, e) in enumerate(spans)]
+    kept = PassageCompactor(embedder, _words, budget=20).compact(
+        "When will the new quota be agreed?", passages, {"d1": document})
+    assert kept[0].text.startswith("Maria Lopez chairs") and kept[0].text.endswith("agreed by June.")
