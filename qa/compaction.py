@@ -29,8 +29,9 @@ _LEANS_BACK = re.compile(r"^(he|she|it|they|his|her|its|their|this|that|these|th
                          r"|but|however|also|then)\b", re.IGNORECASE)
 _MEMO_LIMIT = 20_000
 # Weights of the sentence score: its own similarity to the question, the rank
-# signal of its chunk (context the sentence alone lacks), shared question words.
-_W_SENTENCE, _W_CHUNK, _W_WORDS = 0.5, 0.3, 0.2
+# signal of its chunk (context the sentence alone lacks), shared question words
+# weighted by rarity. Seed set: 0.5/0.3/0.2 gave 79.5% right, 0.4/0.2/0.4 84.6%.
+_W_SENTENCE, _W_CHUNK, _W_WORDS = 0.4, 0.2, 0.4
 
 
 @dataclass(frozen=True)
