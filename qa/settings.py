@@ -47,7 +47,7 @@ class Settings:
     # Passages cut to their best sentences, about this many generator tokens in all
     # (each 100 tokens of prompt cost ~1 s before the first word); 0 keeps whole chunks.
     passage_token_budget: int = 110
-    min_relevance: float = 0.2
+    min_relevance: float = 0.15  # below it a chunk is not relevant; answerable questions reach 0.175
     min_support: float = 0.4  # below this share of the answer found in passages: refuse
     embed_batch_size: int = 64
     checkpoint_seconds: float = 60.0  # a long indexing run saves what it has this often

@@ -1,4 +1,4 @@
-"""The shipped seed question set stays well-formed and true to the briefing.
+"""The shipped question sets stay well-formed and true to their briefings.
 
 A gold answer or source quote that drifts from the text would silently turn
 right answers into misses, so every one is checked against the document.
@@ -9,16 +9,23 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from qa.evaluation import load_question_set, normalize_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_SET = ROOT / "evals" / "seed.jsonl"
 BRIEFING = ROOT / "seeds" / "russia-hosts-taliban-moscow-talks-2021-10-20.txt"
+# A held-out set over another briefing: checks that tuning on the seed set generalises.
+HELDOUT_SET = ROOT / "evals" / "heldout" / "questions.jsonl"
+HELDOUT_BRIEFING = ROOT / "evals" / "heldout" / "docs" / "valdora-port-strike-2024-03-14.txt"
+SETS = pytest.mark.parametrize("questions, briefing", [(SEED_SET, BRIEFING), (HELDOUT_SET, HELDOUT_BRIEFING)],
+                               ids=["seed", "heldout"])
 
 
-def _body() -> str:
+def _body(briefing: Path = BRIEFING) -> str:
     """The briefing without its header line (date and headline are not body text)."""
-    return BRIEFING.read_text(encoding="utf-8").split("\n", 1)[1]
+    return briefing.read_text(encoding="utf-8").split("\n", 1)[1]
 
 
 def test_seed_set_parses_cleanly_and_is_big_enough() -> None:
@@ -35,17 +42,21 @@ def test_seed_set_covers_every_kind_of_question() -> None:
         assert kinds[kind] >= 3, kind
 
 
-def test_every_source_quote_is_verbatim_in_the_briefing() -> None:
-    body = _body()
-    for item in load_question_set(SEED_SET).items:
+@SETS
+def test_every_source_quote_is_verbatim_in_the_briefing(questions: Path, briefing: Path) -> None:
+    body = _body(briefing)
+    parsed = load_question_set(questions)
+    assert parsed.bad_lines == [] and len(parsed.items) >= 20
+    for item in parsed.items:
         assert item.unanswerable or item.sources, f"{item.id} has no source"
         for quote in item.sources:
             assert quote in body, f"{item.id}: source not in the briefing: {quote!r}"
 
 
-def test_a_gold_answer_of_every_answerable_question_is_in_its_source() -> None:
+@SETS
+def test_a_gold_answer_of_every_answerable_question_is_in_its_source(questions: Path, briefing: Path) -> None:
     """The source quote must hold an answer, or a right answer could cite it and fail."""
-    for item in load_question_set(SEED_SET).items:
+    for item in load_question_set(questions).items:
         if item.unanswerable:
             continue
         golds = [normalize_answer(a) for a in item.answers]
@@ -54,7 +65,8 @@ def test_a_gold_answer_of_every_answerable_question_is_in_its_source() -> None:
             f"{item.id}: no gold answer inside its source"
 
 
-def test_unanswerable_questions_have_no_gold() -> None:
-    for item in load_question_set(SEED_SET).items:
+@SETS
+def test_unanswerable_questions_have_no_gold(questions: Path, briefing: Path) -> None:
+    for item in load_question_set(questions).items:
         if item.unanswerable:
             assert not item.answers and not item.sources, item.id
