@@ -99,17 +99,22 @@ class Assistant:
         relevant, timings): everything before the model, for reuse by benchmarks."""
         question = self.check_question(question)
         started = time.perf_counter()
+        retriever = self.retriever  # one index throughout, even if an upload swaps it meanwhile
+        documents = retriever.store.documents
         query = self.retrieval_query(question, history)
-        passages = self.retriever.retrieve(query, self.settings.candidates)
+        passages = retriever.retrieve(query, self.settings.candidates)
         timings = {"retrieval": time.perf_counter() - started}
         relevant = [p for p in passages if p.score >= self.settings.min_relevance]
-        relevant = merge_neighbours(relevant[: self.settings.top_k * 2], self.store.documents)
+        relevant = merge_neighbours(relevant[: self.settings.top_k * 2], documents)
         if not relevant:
             return question, passages, None, timings
         context = self._context(history) if query != question else ""
         relevant = relevant[: self.settings.top_k]
         if self.settings.passage_token_budget > 0:
-            relevant = self.compactor.compact(query, relevant, self.store.documents)
+            # Sentences are chosen for this question (with the one before it for a follow-up),
+            # not for the previous answer, which the search query also holds.
+            focus = f"{history[-1][0]} {question}" if context else question
+            relevant = self.compactor.compact(focus, relevant, documents)
         prompt = build_prompt(question, relevant, self.templates,
                               self.generator.count_tokens, self.settings.prompt_token_budget,
                               context=context)
@@ -141,8 +146,10 @@ class Assistant:
         dodges it (no time for "when"), or a question about names the cited
         documents never mention."""
         evidence = " ".join(p.text for p in passages)
-        cited_documents = " ".join(self.store.documents[self.store.chunk(c.chunk_id).doc_id].text
-                                   for c in citations)
+        documents = self.store.documents
+        cited = [passages[c.number - 1] for c in citations]
+        cited_documents = " ".join(documents[p.doc_id].text if p.doc_id in documents else p.text
+                                   for p in cited)
         return (support >= self.settings.min_support and adds_information(text, question)
                 and answers_the_kind(text, question) and not invented_numbers(text, evidence)
                 and mentions_any_name(question, cited_documents))
@@ -176,9 +183,9 @@ class Assistant:
     # -- internals ---------------------------------------------------------------
 
     def _set_store(self, store: IndexStore) -> None:
-        self.store = store
-        self.retriever = Retriever(store, self.embedder, candidates=self.settings.candidates,
-                                   fusion=self.settings.fusion, dense_weight=self.settings.dense_weight)
+        retriever = Retriever(store, self.embedder, candidates=self.settings.candidates,
+                              fusion=self.settings.fusion, dense_weight=self.settings.dense_weight)
+        self.store, self.retriever = store, retriever
 
     def _checkpoint(self, partial: IndexStore) -> None:
         """Saved, not served: questions keep the current index until the run ends."""

@@ -37,6 +37,11 @@ class ChunkingConfig:
         return {"max_tokens": self.max_tokens, "overlap_sentences": self.overlap_sentences,
                 "with_title": int(self.with_title)}
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, int]) -> ChunkingConfig:
+        """The chunking an index records in its manifest."""
+        return cls(int(raw["max_tokens"]), int(raw["overlap_sentences"]), bool(raw.get("with_title", 0)))
+
 
 TITLE_WORDS = 24  # a longer title is cut so the chunk still fits the embedder
 

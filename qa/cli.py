@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; documents indexed so far are saved (every QA_CHECKPOINT_SECONDS) and kept: "
-              "run the same command again to finish", file=sys.stderr)
+        print("interrupted (an indexing run keeps the documents it saved, every QA_CHECKPOINT_SECONDS: "
+              "run it again to finish)", file=sys.stderr)
         return 130
 
 

@@ -97,11 +97,13 @@ class PassageCompactor:
         """Embeddings, remembered per text: the same sentences come back question after question."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
         if missing:
-            for text, vector in zip(missing, self.embedder.encode(missing), strict=True):
-                self._vectors[text] = vector
-            while len(self._vectors) > _MEMO_LIMIT:
-                self._vectors.popitem(last=False)
-        return np.vstack([self._vectors[t] for t in texts])
+            self._vectors.update(zip(missing, self.embedder.encode(missing), strict=True))
+        for text in texts:
+            self._vectors.move_to_end(text)  # least recently used go first
+        vectors = np.vstack([self._vectors[t] for t in texts])
+        while len(self._vectors) > _MEMO_LIMIT:
+            self._vectors.popitem(last=False)
+        return vectors
 
 
 def _rarity(wanted: set[str], sentences: list[set[str]]) -> dict[str, float]:

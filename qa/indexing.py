@@ -83,8 +83,11 @@ def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedde
     store, carried = _open_compatible(index_dir, embedder, settings, rebuild)
     loaded = {d.doc_id for d in documents}
     documents += [d for d in carried if d.doc_id not in loaded and not (prune and _vanished(d.source))]
+    # A partial save replaces the index on disk: only safe when the documents it lacks
+    # are still in it (not while rebuilding or re-embedding for another model).
+    checkpoint = None if rebuild or carried else lambda partial: partial.save(index_dir)
     store, report = apply_documents(store, documents, embedder, settings, prune=prune,
-                                    progress=progress, checkpoint=lambda partial: partial.save(index_dir))
+                                    progress=progress, checkpoint=checkpoint)
     store.save(index_dir)
     return store, report
 
@@ -103,7 +106,7 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
     changed = [d for d in documents if old.get(d.doc_id, {}).get("content_hash") != d.content_hash]
     gone = {doc_id for doc_id, meta in old.items()
             if doc_id not in incoming and prune and _vanished(meta["source"])}
-    config = chunking_config(settings)
+    config = ChunkingConfig.from_dict(store.manifest.chunking)  # one chunking per index
     new_chunks = chunk_documents(changed, embedder.count_tokens, config)
     titles = {d.doc_id: d.title for d in changed}
     texts = [search_text(titles[c.doc_id], c.text, config.with_title) for c in new_chunks]

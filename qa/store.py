@@ -258,7 +258,9 @@ def _check_compatible(raw: dict[str, Any], folder: Path, embedder: str | None) -
     if embedder and raw.get("embedder") != embedder:
         raise IndexUnavailableError(
             f"The index in {folder} was built with the embedder {raw.get('embedder')!r}, not "
-            f"{embedder!r}. Use that embedder, or {rebuild_hint(folder)[0].lower()}{rebuild_hint(folder)[1:]}"
+            f"{embedder!r}. Run `qa index <your documents> --index {folder}` once: it re-embeds "
+            "every document the index holds. Or use the embedder it was built with "
+            "(QA_EMBED_BACKEND=torch for an index built before ONNX became the default)."
         )
 
 

@@ -112,13 +112,23 @@ def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
     return Stemmer.Stemmer("english")
 
 
-_YES_NO = re.compile(r"(^|[,;]\s*)(is|are|was|were|do|does|did|will|would|can|could|has|have|had|"
-                     r"should|may|might)\b", re.IGNORECASE)
+_AUXILIARY = (r"(is|are|was|were|do|does|did|will|would|can|could|has|have|had|should|may|might)"
+              r"(n't|\s+not)?")
+# A question asks yes or no when it opens with an auxiliary ("Does Russia...?"), or when
+# the clause after a leading aside does ("Although X, does it...?") and no wh-word came first.
+_YES_NO = re.compile(rf"^\s*((and|but|so)\s+)?{_AUXILIARY}\b|^[^?]*?,\s*{_AUXILIARY}\b", re.IGNORECASE)
+_WH_WORD = re.compile(r"\b(who|whom|whose|what|when|where|which|why|how)\b", re.IGNORECASE)
+_REQUEST = re.compile(r"^\s*(can|could|would|will)\s+you\b", re.IGNORECASE)  # "Can you tell me who..."
 
 
 def is_yes_no(question: str) -> bool:
     """"Does Russia keep contact...?", "Although X, does it...?": answered by restating."""
-    return bool(_YES_NO.search(question.strip()))
+    question = question.strip()
+    if _REQUEST.match(question) or not _YES_NO.search(question):
+        return False
+    opening = re.match(rf"^\s*((and|but|so)\s+)?{_AUXILIARY}\b", question, re.IGNORECASE)
+    before_comma = question.split(",", 1)[0]
+    return bool(opening) or not _WH_WORD.search(before_comma)
 
 
 def adds_information(answer: str, question: str) -> bool:
@@ -127,19 +137,23 @@ def adds_information(answer: str, question: str) -> bool:
     return is_yes_no(question) or bool(terms(_MARKERS.sub(" ", answer)) - terms(question))
 
 
-_ASKS_WHEN = re.compile(r"^\s*(when|what (year|date|day|month|time)|(on |in )?which (year|date|day|month))\b",
-                        re.IGNORECASE)
+_ASKS_WHEN = re.compile(
+    rf"^\s*(when\s+{_AUXILIARY}\b|what (year|date|day|month|time)\b|(on |in )?which (year|date|day|month)\b)",
+    re.IGNORECASE)
 _ASKS_AMOUNT = re.compile(r"^\s*how (many|much|long|old|far)\b", re.IGNORECASE)
 _TIME_WORDS = re.compile(
     r"\d|\b(january|february|march|april|may|june|july|august|september|october|november|december"
     r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
-    r"|morning|afternoon|evening|night|week|weeks|month|months|year|years|decade|decades|century"
-    r"|spring|summer|autumn|fall|winter|ago|since|until|recent|recently|last|next|early|mid|late"
-    r"|after|before|during|now|currently)\b", re.IGNORECASE)
+    r"|morning|afternoon|evening|night|minutes?|hours?|days?|weeks?|months?|years?|decades?|century"
+    r"|spring|summer|autumn|fall|winter|ago|since|until|once|soon|later|earlier|already|recent|recently"
+    r"|last|next|early|mid|late|after|before|during|following|upon|when|now|currently|same)\b",
+    re.IGNORECASE)
 _AMOUNT_WORDS = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
-    r"|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?|several|few|many"
-    r"|half|single|double|decades?|years?|months?|weeks?|days?)\b", re.IGNORECASE)
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
+    r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+    r"|hundreds?|thousands?|millions?|billions?|dozens?|several|few|many|much|half|single|double"
+    r"|once|twice|none|no|zero|both|all|most|decades?|years?|months?|weeks?|days?|hours?)\b",
+    re.IGNORECASE)
 
 
 def answers_the_kind(answer: str, question: str) -> bool:

@@ -1,3 +1,5 @@
+import pytest
+
 from qa.citations import is_refusal, parse_markers, resolve_citations
 from qa.types import Passage
 
@@ -92,3 +94,33 @@ def test_an_answer_that_dodges_a_when_or_how_many_question_is_caught():
     assert not answers_the_kind("Hanafi leads the delegation [1].", "How many people are in the delegation?")
     assert answers_the_kind("After nearly two decades [1].", "How long were soldiers in Afghanistan?")
     assert answers_the_kind("Sergei Lavrov [1].", "Who is Russia's foreign minister?")
+
+
+@pytest.mark.parametrize("question, yes_no", [
+    ("Although Russia lists the Taliban as terrorists, does it keep in touch?", True),
+    ("Will Moscow grant the Taliban official recognition?", True),
+    ("Isn't Hanafi a minister?", True),
+    ("And did they meet again?", True),
+    ("What, if anything, did Russia say?", False),
+    ("Who, according to the briefing, leads the delegation?", False),
+    ("Can you tell me who leads the delegation?", False),
+    ("How many people are in the delegation?", False),
+])
+def test_yes_no_questions(question, yes_no):
+    from qa.verification import is_yes_no
+
+    assert is_yes_no(question) is yes_no
+
+
+@pytest.mark.parametrize("answer, question, answers_it", [
+    ("Two days later [1].", "When did the delegation arrive?", True),
+    ("Once the deal is signed [1].", "When will troops leave?", True),
+    ("Twice [1].", "How many times did they meet?", True),
+    ("Fifteen delegates [1].", "How many delegates attended?", True),
+    ("The minister said sanctions stay [1].", "When asked about sanctions, what did the minister say?", True),
+    ("The Taliban took power [1].", "When did the Taliban take power?", False),
+])
+def test_answer_kinds(answer, question, answers_it):
+    from qa.verification import answers_the_kind
+
+    assert answers_the_kind(answer, question) is answers_it

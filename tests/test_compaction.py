@@ -73,3 +73,13 @@ def test_the_sentence_before_may_come_from_the_previous_chunk(embedder, document
     kept = PassageCompactor(embedder, _words, budget=20).compact(
         "When will the new quota be agreed?", passages, {"d1": document})
     assert kept[0].text.startswith("Maria Lopez chairs") and kept[0].text.endswith("agreed by June.")
+
+
+def test_remembered_vectors_stay_bounded_and_never_go_missing(embedder, document, monkeypatch):
+    import qa.compaction
+
+    monkeypatch.setattr(qa.compaction, "_MEMO_LIMIT", 3)
+    compactor = PassageCompactor(embedder, _words, budget=20)
+    for question in ("Where did the officials meet?", "Why did exports fall?", "Who chairs the commission?"):
+        kept = compactor.compact(question, _passages(document), {"d1": document})
+        assert kept and len(compactor._vectors) <= 3

@@ -166,3 +166,45 @@ def test_an_interrupted_run_keeps_the_documents_it_finished(tmp_path, embedder, 
     store, report = update_index([folder], index_dir, embedder, eager)
     assert report.unchanged == len(saved.documents) and len(store.documents) == 8
     assert report.chunks_embedded == len(store.chunks) - len(saved.chunks)
+
+
+def test_an_interrupted_re_embedding_loses_none_of_the_old_documents(tmp_path, embedder, settings):
+    """Re-embedding for another chunking saves nothing partial: the old index stays whole."""
+    folders = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for n in range(4):
+            text = " ".join(f"Note {name}{n} records that step {k} was finished." for k in range(24))
+            (folder / f"note-{name}{n}.txt").write_text(f"Note {name}{n}\n\n{text}\n")
+        folders.append(folder)
+    index_dir = tmp_path / "index"
+    update_index(folders, index_dir, embedder, settings)
+    eager = settings.replace(checkpoint_seconds=0.0, chunk_tokens=settings.chunk_tokens // 2)
+    with pytest.raises(KeyboardInterrupt):  # only folder a given: b's documents are carried over
+        update_index([folders[0]], index_dir, _InterruptedEmbedder(embedder, fail_on=3), eager)
+    kept = IndexStore.load(index_dir, embedder.name)
+    assert len(kept.documents) == 8 and kept.manifest.chunking == _chunking(settings)
+    store, _ = update_index([folders[0]], index_dir, embedder, eager)
+    assert len(store.documents) == 8 and store.manifest.chunking == _chunking(eager)
+
+
+def _chunking(settings):
+    from qa.indexing import chunking_config
+
+    return chunking_config(settings).as_dict()
+
+
+def test_documents_added_to_an_open_index_follow_its_own_chunking(seed_copy, tmp_path, embedder, settings):
+    """The web app adds uploads to the index it has open, whatever the settings say now."""
+    from qa.documents import load_documents
+    from qa.indexing import apply_documents
+
+    small = settings.replace(chunk_tokens=48)
+    store, _ = update_index([seed_copy], tmp_path / "index", embedder, small)
+    memo = tmp_path / "memo.txt"
+    memo.write_text("Budget memo\n\n" + " ".join(f"Line {k} of the budget was approved." for k in range(30)))
+    grown, _ = apply_documents(store, load_documents([memo]), embedder, settings, prune=False)
+    assert grown.manifest.chunking == _chunking(small)
+    memo_chunks = [c for c in grown.chunks if c.doc_id not in store.documents]
+    assert all(sum(embedder.count_tokens([c.text])) <= 48 for c in memo_chunks) and len(memo_chunks) > 3
