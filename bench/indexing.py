@@ -87,8 +87,7 @@ def system_worker(args: argparse.Namespace) -> dict[str, Any]:
     index_dir = OUT / f"index-{Path(args.corpus).name}"
     shutil.rmtree(index_dir, ignore_errors=True)
     settings = Settings.from_env(index_dir=index_dir)
-    embedder = Embedder(settings.embedder_path, batch_size=settings.embed_batch_size,
-                        threads=settings.n_threads, backend=args.backend, cache_dir=settings.cache_dir)
+    embedder = Embedder.from_settings(settings.replace(embed_backend=args.backend))
     texts: list[str] = []
     embedder.encode = _recording(embedder.encode, texts)  # type: ignore[method-assign]
     marks: list[float] = []

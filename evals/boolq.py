@@ -140,11 +140,11 @@ def write_question_set(data: BoolQData, folder: Path) -> tuple[Path, Path]:
 
 def build_store(documents: list[Document], index_dir: Path, settings: Settings) -> Any:
     """The passages indexed as the system indexes files; embeddings reused from ``index_dir``."""
-    from qa.answering import make_embedder
     from qa.cli import progress_bar
+    from qa.embedding import Embedder
     from qa.indexing import apply_documents, open_or_create
 
-    embedder = make_embedder(settings)
+    embedder = Embedder.from_settings(settings)
     store = open_or_create(index_dir, embedder, settings)
     store, report = apply_documents(store, documents, embedder, settings, prune=False,
                                     progress=progress_bar())

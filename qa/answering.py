@@ -34,7 +34,7 @@ class Assistant:
                  generator: Generator | None = None, index_dir: Path | None = None):
         self.settings = settings
         self.index_dir = index_dir
-        self.embedder = embedder or make_embedder(settings)
+        self.embedder = embedder or Embedder.from_settings(settings)
         self.generator = generator or make_generator(settings)
         self.templates = Templates.load(settings.prompts_dir)
         self.compactor = PassageCompactor(self.embedder, self.generator.count_tokens,
@@ -49,7 +49,7 @@ class Assistant:
                     progress: Progress | None = None, **overrides: Any) -> Assistant:
         """Build or update the index over ``paths``, then open it."""
         settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
-        embedder = make_embedder(settings)
+        embedder = Embedder.from_settings(settings)
         folders = [paths] if isinstance(paths, str | Path) else list(paths)
         store, _ = update_index(folders, settings.index_dir, embedder, settings,
                                 rebuild=rebuild, progress=progress)
@@ -60,7 +60,7 @@ class Assistant:
              **overrides: Any) -> Assistant:
         """Open an index built earlier."""
         settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
-        embedder = make_embedder(settings)
+        embedder = Embedder.from_settings(settings)
         store = IndexStore.load(settings.index_dir, embedder.name)
         return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
 
@@ -238,10 +238,6 @@ _FOLLOW_UP = re.compile(
 def is_follow_up(question: str) -> bool:
     """Pronouns or an elliptic start mean the question leans on the conversation."""
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
-
-
-def make_embedder(settings: Settings) -> Embedder:
-    return Embedder.from_settings(settings)
 
 
 def make_generator(settings: Settings) -> Generator:

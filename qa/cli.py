@@ -97,11 +97,11 @@ def open_assistant(args: argparse.Namespace) -> Any:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from qa.answering import make_embedder
+    from qa.embedding import Embedder
     from qa.indexing import update_index
 
     settings = settings_from(args)
-    _, report = update_index(args.paths, settings.index_dir, make_embedder(settings), settings,
+    _, report = update_index(args.paths, settings.index_dir, Embedder.from_settings(settings), settings,
                              rebuild=args.rebuild, progress=progress_bar())
     print(f"Indexed into {settings.index_dir}: {report.summary()}")
     return 0
