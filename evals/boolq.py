@@ -26,8 +26,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qa.errors import QAError
 from qa.evaluation import format_table, hit_at, mean, ndcg_at, reciprocal_rank
 from qa.settings import Settings
@@ -154,28 +152,6 @@ def build_store(documents: list[Document], index_dir: Path, settings: Settings) 
     return store, embedder
 
 
-class QueryCache:
-    """An embedder whose query vectors were computed in one batch up front.
-
-    One query at a time costs far more per query on a busy 2-core machine (and
-    would dominate the run); the vectors are the same, so the rankings are too.
-    """
-
-    def __init__(self, embedder: Any, queries: Sequence[str]):
-        self._embedder = embedder
-        vectors = embedder.encode(list(queries), show_progress=False)
-        self._vectors = dict(zip(queries, vectors, strict=True))
-
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        missing = [t for t in texts if t not in self._vectors]
-        if missing:
-            self._vectors.update(zip(missing, self._embedder.encode(missing), strict=True))
-        return np.stack([self._vectors[t] for t in texts])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._embedder, name)
-
-
 def rankers(retriever: Any, depth: int) -> dict[str, Callable[[str], list[str]]]:
     """Per method, a function from question to document ids, best first, duplicates removed."""
     chunks = retriever.store.chunks
@@ -199,9 +175,11 @@ def score(data: BoolQData, store: Any, embedder: Any, settings: Settings, k: int
     from qa.retrieval import Retriever
 
     started = time.perf_counter()
-    queries = QueryCache(embedder, [q.question for q in data.questions])
+    # All questions in one batch up front (one at a time costs far more per question on a
+    # busy 2-core machine); the embedder remembers them, so rankings are the same.
+    embedder.encode_remembered([q.question for q in data.questions])
     embedding_seconds = time.perf_counter() - started
-    retriever = Retriever(store, queries, candidates=settings.candidates, fusion=settings.fusion,
+    retriever = Retriever(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
                           dense_weight=settings.dense_weight)
     methods = rankers(retriever, depth=max(k, 10) * CHUNKS_PER_DOCUMENT)
     rows: list[QuestionRanks] = []

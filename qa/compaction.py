@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-import numpy as np
 
 from qa.chunking import sentence_spans
 from qa.embedding import Embedder
@@ -27,7 +24,6 @@ TokenCounter = Callable[[str], int]
 # A sentence opening with one of these leans on the one before it.
 _LEANS_BACK = re.compile(r"^(he|she|it|they|his|her|its|their|this|that|these|those|the (two|three)"
                          r"|but|however|also|then)\b", re.IGNORECASE)
-_MEMO_LIMIT = 20_000
 # Weights of the sentence score: its own similarity to the question, the rank
 # signal of its chunk (context the sentence alone lacks), shared question words
 # weighted by rarity. Seed set: 0.5/0.3/0.2 gave 79.5% right, 0.4/0.2/0.4 84.6%.
@@ -48,7 +44,6 @@ class PassageCompactor:
         self.embedder = embedder
         self.count_tokens = count_tokens
         self.budget = budget
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def compact(self, question: str, passages: list[Passage],
                 documents: dict[str, Document]) -> list[Passage]:
@@ -63,7 +58,7 @@ class PassageCompactor:
     def _scored(self, question: str, sentences: list[_Sentence]) -> list[_Sentence]:
         if not sentences:
             return []
-        vectors = self._encode([question] + [s.text for s in sentences])
+        vectors = self.embedder.encode_remembered([question] + [s.text for s in sentences])
         similarity = vectors[1:] @ vectors[0]
         words = [terms(s.text) for s in sentences]
         weight = _rarity(terms(question), words)
@@ -92,18 +87,6 @@ class PassageCompactor:
             chosen.update({(s.passage.doc_id, s.start): s for s in group})
             used += cost
         return list(chosen.values())
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        """Embeddings, remembered per text: the same sentences come back question after question."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            self._vectors.update(zip(missing, self.embedder.encode(missing), strict=True))
-        for text in texts:
-            self._vectors.move_to_end(text)  # least recently used go first
-        vectors = np.vstack([self._vectors[t] for t in texts])
-        while len(self._vectors) > _MEMO_LIMIT:
-            self._vectors.popitem(last=False)
-        return vectors
 
 
 def _rarity(wanted: set[str], sentences: list[set[str]]) -> dict[str, float]:

