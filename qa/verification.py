@@ -18,10 +18,12 @@ from qa.chunking import sentence_spans
 from qa.types import Passage
 
 _MARKERS = re.compile(r"(\s*\[\d+\])+")
-_NUMBER = re.compile(
-    r"\d|^(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
-    r"|hundred|thousand|million|billion|dozen)$"
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+    "|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+    "|hundreds?|thousands?|millions?|billions?|dozens?"
 )
+_NUMBER = re.compile(rf"\d|^({_NUMBER_WORDS})$")
 _TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _STOPWORD_TEXT = """
@@ -116,19 +118,20 @@ _AUXILIARY = (r"(is|are|was|were|do|does|did|will|would|can|could|has|have|had|s
               r"(n't|\s+not)?")
 # A question asks yes or no when it opens with an auxiliary ("Does Russia...?"), or when
 # the clause after a leading aside does ("Although X, does it...?") and no wh-word came first.
-_YES_NO = re.compile(rf"^\s*((and|but|so)\s+)?{_AUXILIARY}\b|^[^?]*?,\s*{_AUXILIARY}\b", re.IGNORECASE)
+_OPENS_WITH_AUXILIARY = re.compile(rf"^\s*((and|but|so)\s+)?{_AUXILIARY}\b", re.IGNORECASE)
+_AUXILIARY_AFTER_ASIDE = re.compile(rf"^([^?,]*),\s*{_AUXILIARY}\b", re.IGNORECASE)
 _WH_WORD = re.compile(r"\b(who|whom|whose|what|when|where|which|why|how)\b", re.IGNORECASE)
 _REQUEST = re.compile(r"^\s*(can|could|would|will)\s+you\b", re.IGNORECASE)  # "Can you tell me who..."
 
 
 def is_yes_no(question: str) -> bool:
     """"Does Russia keep contact...?", "Although X, does it...?": answered by restating."""
-    question = question.strip()
-    if _REQUEST.match(question) or not _YES_NO.search(question):
+    if _REQUEST.match(question):
         return False
-    opening = re.match(rf"^\s*((and|but|so)\s+)?{_AUXILIARY}\b", question, re.IGNORECASE)
-    before_comma = question.split(",", 1)[0]
-    return bool(opening) or not _WH_WORD.search(before_comma)
+    if _OPENS_WITH_AUXILIARY.match(question):
+        return True
+    aside = _AUXILIARY_AFTER_ASIDE.match(question)
+    return bool(aside) and not _WH_WORD.search(aside.group(1))
 
 
 def adds_information(answer: str, question: str) -> bool:
@@ -149,9 +152,7 @@ _TIME_WORDS = re.compile(
     r"|last|next|early|mid|late|after|before|during|following|upon|when|now|currently|same)\b",
     re.IGNORECASE)
 _AMOUNT_WORDS = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
-    r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
-    r"|hundreds?|thousands?|millions?|billions?|dozens?|several|few|many|much|half|single|double"
+    rf"\d|\b({_NUMBER_WORDS}|several|few|many|much|half|single|double"
     r"|once|twice|none|no|zero|both|all|most|decades?|years?|months?|weeks?|days?|hours?)\b",
     re.IGNORECASE)
 
