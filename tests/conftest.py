@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +57,21 @@ class FakeGenerator:
     def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> Iterator[str]:
         self.prompts.append(messages)
         yield from (w + " " for w in self.reply.split(" "))
+
+
+def ask_at_once(server: str, questions: Iterable[str], timeout: float) -> dict[str, Any]:
+    """Each question from its own gradio_client session, all sent at the same time:
+    the ``/ask`` record per question."""
+    from gradio_client import Client
+
+    results: dict[str, Any] = {}
+
+    def ask(question: str) -> None:
+        results[question] = Client(server, verbose=False).predict(question, [], api_name="/ask")
+
+    threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results

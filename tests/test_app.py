@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from qa.errors import QAError
 from qa.generation import Generator
 from qa.indexing import update_index
 from qa.types import Answer, Citation
-from tests.conftest import SEED_FILE, FakeGenerator
+from tests.conftest import SEED_FILE, FakeGenerator, ask_at_once
 
 SEED_TITLE = "Russia hosts the Taliban for talks"
 pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
@@ -296,16 +295,7 @@ def test_api_answers_with_sources_as_data_and_sessions_are_separate(served: str,
             yield from (w + " " for w in reply.split(" "))
 
     app.assistant.generator = PerQuestion()
-    results: dict[str, Any] = {}
-
-    def ask(question: str) -> None:
-        results[question] = Client(served, verbose=False).predict(question, [], api_name="/ask")
-
-    threads = [threading.Thread(target=ask, args=(q,)) for q in replies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results = ask_at_once(served, replies, timeout=60)
     for question, reply in replies.items():
         record = results[question]
         assert record["question"] == question and record["answer"].startswith(reply.split(" [")[0])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from qa.answering import Assistant, make_generator
 from qa.app import QUEUED, ChatApp, launch
 from qa.embedding import Embedder
 from qa.indexing import update_index
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import ROOT, SEEDS, ask_at_once
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
@@ -242,21 +241,10 @@ def test_api_returns_answer_text_and_sources_as_data(server: str):
 
 
 def test_api_concurrent_sessions_get_their_own_answers(server: str):
-    from gradio_client import Client
-
     questions = {"Who leads the Taliban delegation?": "Hanafi",
                  "How many Islamic State fighters did Putin say had gathered in northern Afghanistan?":
                      "2,000"}
-    results: dict[str, Any] = {}
-
-    def ask(question: str) -> None:
-        results[question] = Client(server, verbose=False).predict(question, [], api_name="/ask")
-
-    threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(ANSWER_TIMEOUT_MS / 1000)
+    results = ask_at_once(server, questions, timeout=ANSWER_TIMEOUT_MS / 1000)
     for question, expected in questions.items():
         assert results[question]["question"] == question
         assert expected in results[question]["answer"]
