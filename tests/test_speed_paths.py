@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from qa import store as store_module
-from qa.embedding import Embedder, prepare_onnx_model
+from qa.embedding import ONNX_NAME, Embedder
 from qa.errors import IndexUnavailableError, ModelError
 from qa.indexing import update_index
+from qa.onnx_model import prepare_onnx_model
 from qa.settings import Settings
 from qa.store import IndexStore, build_faiss, index_type_for
 from qa.types import Chunk, Document
@@ -87,11 +88,11 @@ def test_onnx_backend_never_imports_torch(onnx_cache, tmp_path):
 
 def test_backends_record_different_names_and_never_mix(seed_copy, tmp_path, torch_embedder, onnx_embedder,
                                                        settings):
-    assert onnx_embedder.name == "all-MiniLM-L6-v2-onnx-int8" != torch_embedder.name
+    assert onnx_embedder.name == ONNX_NAME != torch_embedder.name
     index_dir = tmp_path / "index"
     store, _ = update_index([seed_copy], index_dir, onnx_embedder, settings)
     manifest = json.loads((index_dir / "manifest.json").read_text())
-    assert manifest["embedder"] == "all-MiniLM-L6-v2-onnx-int8"
+    assert manifest["embedder"] == ONNX_NAME
     with pytest.raises(IndexUnavailableError, match="embedder"):  # opening for questions: refused
         IndexStore.load(index_dir, torch_embedder.name)
     # Updating with the other backend re-embeds everything: vectors of two models never mix.
@@ -121,6 +122,18 @@ def test_prepared_model_is_reused_and_rebuilt_when_damaged(onnx_cache, onnx_embe
     assert prepare_onnx_model(onnx_cache) == path
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
+
+
+def test_prepared_model_is_the_fused_int8_graph(onnx_cache, onnx_embedder):
+    """The speed comes from the graph's shape: one quantised attention node per layer,
+    integer matrix products, and no SkipLayerNormalization (its kernel is the slow one)."""
+    import onnx
+
+    onnx_embedder.encode(["warm"])
+    ops = [node.op_type for node in onnx.load(str(prepare_onnx_model(onnx_cache))).graph.node]
+    assert ops.count("QAttention") == 6
+    assert ops.count("MatMulInteger") == 18 and ops.count("BiasGelu") == 6
+    assert "SkipLayerNormalization" not in ops and ops.count("LayerNormalization") == 12
 
 def test_token_counts_are_remembered_and_exact(onnx_embedder, torch_embedder):
     counts = onnx_embedder.count_tokens(TEXTS[:5] + TEXTS[:2])
@@ -203,7 +216,7 @@ def test_search_works_from_other_threads():
 def test_embedder_follows_the_backend_setting(settings, onnx_cache):
     assert Settings().embed_backend == "onnx"  # the fast backend is the default
     chosen = settings.replace(embed_backend="onnx", cache_dir=onnx_cache)
-    assert Embedder.from_settings(chosen).name == "all-MiniLM-L6-v2-onnx-int8"
+    assert Embedder.from_settings(chosen).name == ONNX_NAME
     assert Embedder.from_settings(settings.replace(embed_backend="torch")).backend == "torch"
     # A model of the user's own runs on torch, whatever the backend setting says.
     custom = Embedder.from_settings(chosen.replace(embedder_path="/models/bigger-embedder"))
