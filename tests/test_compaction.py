@@ -100,3 +100,25 @@ def test_a_question_is_embedded_once_for_retrieval_and_sentence_choice(seed_copy
     question = "Which city hosts the talks with the Taliban delegation?"
     _, _, prompt, _ = assistant.prepare(question)
     assert prompt is not None and embedded.count(question) == 1
+
+
+NAMED = ("Maria Lopez, the fisheries minister, opened the talks in Lima. "
+         "Weather on the coast was mild for the season. "
+         "Boats stayed in port for a week. "
+         "Lopez warned that catches had fallen by a third.")
+
+
+@pytest.mark.parametrize("budget", [25, 12])
+def test_a_surname_brings_the_sentence_that_introduced_the_person_when_it_fits(embedder, budget):
+    document = Document(doc_id="d2", title="Catches", source="d2.txt", text=NAMED, content_hash="y")
+    whole = Passage(chunk_id="d2:0", doc_id="d2", text=NAMED, score=0.5, title="Catches",
+                    source="d2.txt", start=0, end=len(NAMED))
+    compactor = PassageCompactor(embedder, _words, budget=budget)
+    kept = compactor.compact("What is the job of the official who warned that catches had fallen?",
+                             [whole], {"d2": document})
+    texts = [p.text for p in kept]
+    if budget == 25:  # read in the document's order: who Lopez is, then what Lopez said
+        assert texts[:2] == ["Maria Lopez, the fisheries minister, opened the talks in Lima.",
+                             "Lopez warned that catches had fallen by a third."]
+    else:  # no room for both: the sentence that answers is never displaced
+        assert texts == ["Lopez warned that catches had fallen by a third."]
