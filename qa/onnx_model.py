@@ -10,12 +10,16 @@ unfused: onnxruntime's fused SkipLayerNormalization kernel measured 5x slower
 than a plain Add + LayerNormalization here, a fifth of the whole run.
 
 Preparing takes ~10 s once (it imports torch); later runs load the cached file
-in well under a second and never import torch. The stamp beside the file
-records its hash, so a damaged or half-written file is prepared again.
+in well under a second and never import torch. The file is written whole
+(renamed into place) under a lock, so two processes starting at once prepare it
+once. The stamp beside it records its hash, size and time; a file changed
+since (damaged, replaced) is prepared again.
 """
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -28,29 +32,67 @@ from pathlib import Path
 from qa.errors import ModelError
 from qa.models import EMBEDDER_SHA256, resolve_embedder, sha256_of
 
-FORMAT_VERSION = 2  # bump when the preparation changes, so caches are rebuilt
+# Bump when the preparation changes: the cache file is prepared again and, as the
+# embedder's name in index manifests carries it, indexes are re-embedded by `qa index`.
+FORMAT_VERSION = 2
 # Fusions the session must not redo at load time (see the module docstring).
 DISABLED_FUSIONS = ("SkipLayerNormFusion",)
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_NEEDED = ("torch", "transformers", "onnx", "onnxruntime")
+log = logging.getLogger(__name__)
 
 
 def prepare_onnx_model(cache_dir: Path) -> Path:
     """The runnable int8 model in ``cache_dir``, prepared once from the packaged weights."""
     target = cache_dir / f"minilm-l6-int8-fused-v{FORMAT_VERSION}-{EMBEDDER_SHA256[:12]}.onnx"
     stamp = target.with_suffix(".onnx.sha256")
-    if target.exists() and stamp.exists() and _stamp_matches(stamp, target):
+    if _prepared(target, stamp):
         return target
+    missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModelError(f"Preparing the onnx embedder needs {', '.join(missing)} (installed by `make run`); "
+                         "or use QA_EMBED_BACKEND=torch.")
     folder, _ = resolve_embedder(None)  # verifies the packaged weights' checksum
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(cache_dir / ".onnx-prepare.lock"):
+            if not _prepared(target, stamp):  # another process may have done it meanwhile
+                _prepare(folder, cache_dir, target, stamp)
+    except OSError as error:
+        raise ModelError(f"Cannot write the onnx embedder into {cache_dir}: {error}. Free some space, "
+                         "or point QA_CACHE_DIR at a writable folder.") from error
+    return target
+
+
+def _prepared(target: Path, stamp: Path) -> bool:
+    return target.exists() and stamp.exists() and _stamp_matches(stamp, target)
+
+
+def _prepare(folder: Path, cache_dir: Path, target: Path, stamp: Path) -> None:
     with _scratch(cache_dir) as scratch:
         exported, fused, quantized = (scratch / name for name in ("exported.onnx", "fused.onnx", "int8.onnx"))
-        _export(folder, exported)
-        _fuse(folder, exported, fused)
-        _quantize(fused, quantized)
+        try:
+            _export(folder, exported)
+            _fuse(folder, exported, fused)
+            _quantize(fused, quantized)
+        except (RuntimeError, ValueError, TypeError) as error:  # torch and onnxruntime raise these
+            raise ModelError(f"Preparing the onnx embedder from {folder} failed: {error}. "
+                             "Use QA_EMBED_BACKEND=torch meanwhile.") from error
         os.replace(quantized, target)
     stat = target.stat()
-    stamp.write_text(f"{sha256_of(target)} {stat.st_size} {stat.st_mtime_ns}\n")
-    return target
+    written = stamp.with_suffix(".tmp")
+    written.write_text(f"{sha256_of(target)} {stat.st_size} {stat.st_mtime_ns}\n")
+    os.replace(written, stamp)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _stamp_matches(stamp: Path, target: Path) -> bool:
@@ -61,7 +103,8 @@ def _stamp_matches(stamp: Path, target: Path) -> bool:
 
 
 def _export(folder: Path, target: Path) -> None:
-    """The classic (TorchScript) export with eager attention: the graph the optimizer recognises."""
+    """The classic (TorchScript) export with eager attention: the graph the optimizer
+    recognises. ``dynamo=False`` is still supported by the pinned torch==2.13.0."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import torch
@@ -93,6 +136,8 @@ def _export(folder: Path, target: Path) -> None:
 
 
 def _fuse(folder: Path, source: Path, target: Path) -> None:
+    """One Attention and one BiasGelu node per layer; SkipLayerNormalization left out
+    (its kernel is the slow one here). An unfused graph still works, only slower: said."""
     from onnxruntime.transformers import optimizer
     from onnxruntime.transformers.fusion_options import FusionOptions
 
@@ -104,15 +149,18 @@ def _fuse(folder: Path, source: Path, target: Path) -> None:
                                          num_heads=config["num_attention_heads"],
                                          hidden_size=config["hidden_size"])
         model.save_model_to_file(str(target))
+    fused = model.get_fused_operator_statistics().get("Attention", 0)
+    if fused != config["num_hidden_layers"]:
+        log.warning("Only %d of %d attention layers of the embedder were fused: indexing will be "
+                    "slower than measured (a changed torch or transformers export?).",
+                    fused, config["num_hidden_layers"])
 
 
 def _quantize(source: Path, target: Path) -> None:
-    try:
-        from onnx import TensorProto
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as error:  # onnxruntime.quantization needs the onnx package
-        raise ModelError("The onnx embedder backend needs the `onnx` package once, to prepare the "
-                         "model: pip install onnx (or use QA_EMBED_BACKEND=torch).") from error
+    """int8 weights per output channel; activations quantised per run (no calibration set)."""
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     with _quiet_root_logger():  # fused nodes have no inferred output types: they are float
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                          extra_options={"DefaultTensorType": TensorProto.FLOAT})

@@ -259,8 +259,8 @@ def _check_compatible(raw: dict[str, Any], folder: Path, embedder: str | None) -
         raise IndexUnavailableError(
             f"The index in {folder} was built with the embedder {raw.get('embedder')!r}, not "
             f"{embedder!r}. Run `qa index <your documents> --index {folder}` once: it re-embeds "
-            "every document the index holds. Or use the embedder it was built with "
-            "(QA_EMBED_BACKEND=torch for an index built before ONNX became the default)."
+            "every document the index holds (`make run` does it for index/). Or go back to the "
+            "embedder it was built with (QA_EMBED_BACKEND, QA_EMBEDDER_PATH)."
         )
 
 

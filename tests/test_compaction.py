@@ -4,7 +4,7 @@ words here (the generator's tokenizer is not what is under test)."""
 
 import pytest
 
-from qa.compaction import PassageCompactor
+from qa.compaction import PassageCompactor, introduces, names_used_alone
 from qa.types import Document, Passage
 
 TEXT = (
@@ -122,3 +122,35 @@ def test_a_surname_brings_the_sentence_that_introduced_the_person_when_it_fits(e
                              "Lopez warned that catches had fallen by a third."]
     else:  # no room for both: the sentence that answers is never displaced
         assert texts == ["Lopez warned that catches had fallen by a third."]
+
+
+def test_names_used_alone_and_their_introductions():
+    assert names_used_alone("Lavrov also warned the Kremlin.") == ["Lavrov", "Kremlin"]
+    assert names_used_alone("Sergei Lavrov spoke.") == ["Sergei"]  # "Lavrov" is given in full
+    assert names_used_alone("Lavrov’s deputy met the Lavrov-led team on Wednesday.") == ["Lavrov"]
+    assert names_used_alone("“Recognition is not discussed,” Lavrov said.") == ["Recognition", "Lavrov"]
+    assert introduces("Sergei Lavrov, Russia’s foreign minister, spoke.", "Lavrov")
+    assert introduces("Sergei\nLavrov spoke.", "Lavrov")
+    assert introduces("It was called by the Harbour Workers' Union.", "Union")
+    # a capitalised function word or a weekday does not make a full name
+    assert not introduces("The Taliban said so.", "Taliban")
+    assert not introduces("On Wednesday, Russia will host the talks.", "Wednesday")
+    assert not introduces("Russian officials met.", "Russia")
+
+
+def test_the_best_sentences_may_overshoot_the_budget_a_little(embedder, document):
+    """The second-best sentence that misses the budget by two words is not dropped for a
+    worse, shorter one; beyond 15% over, it is."""
+    question = "What did the ministry say about exports in March?"
+    second = "The talks were about fishing rights along the coast."  # ranked second, 10 words
+
+    def kept(budget: int) -> list[str]:
+        compactor = PassageCompactor(embedder, _words, budget=budget)
+        return [p.text for p in compactor.compact(question, _passages(document), {"d1": document})]
+
+    within = kept(17)  # best 8 + 1, second 10 + 1: 19 words, 12% over
+    assert any(second in text for text in within) and "exports fell 4%" in within[0]
+    assert 17 < sum(_words(t) + 1 for t in within) <= 17 * 1.15
+    beyond = kept(16)  # 19 is 19% over: a shorter sentence takes the room instead
+    assert not any(second in text for text in beyond)
+    assert sum(_words(t) + 1 for t in beyond) <= 16

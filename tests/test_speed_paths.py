@@ -75,7 +75,10 @@ def test_a_text_has_one_vector_whatever_it_is_embedded_with(onnx_embedder):
 
 
 def test_onnx_backend_never_imports_torch(onnx_cache, tmp_path):
+    """Once the model is prepared (that one step runs torch), embedding never imports it."""
     import subprocess
+
+    prepare_onnx_model(onnx_cache)
 
     code = ("import sys; from pathlib import Path; from qa.embedding import Embedder; "
             f"e = Embedder(backend='onnx', cache_dir=Path({str(onnx_cache)!r})); e.encode(['hello']); "
@@ -122,6 +125,17 @@ def test_prepared_model_is_reused_and_rebuilt_when_damaged(onnx_cache, onnx_embe
     assert prepare_onnx_model(onnx_cache) == path
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
+
+
+def test_preparing_without_a_needed_package_says_what_to_do(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "onnx" else real(name, *rest))
+    with pytest.raises(ModelError, match=r"needs onnx .*QA_EMBED_BACKEND=torch"):
+        prepare_onnx_model(tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # nothing half-prepared left behind
 
 
 def test_prepared_model_is_the_fused_int8_graph(onnx_cache, onnx_embedder):
