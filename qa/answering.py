@@ -24,7 +24,13 @@ from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
 from qa.store import IndexStore
 from qa.types import Answer, Citation, Passage
-from qa.verification import adds_information, answers_the_kind, invented_numbers, mentions_any_name
+from qa.verification import (
+    adds_information,
+    answers_the_kind,
+    invented_numbers,
+    mentions_any_name,
+    swapped_subject,
+)
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
@@ -143,8 +149,8 @@ class Assistant:
                   citations: list[Citation], support: float) -> bool:
         """Refuse answers the passages do not back: mostly unsupported words, a
         number no passage states, an answer that only restates the question or
-        dodges it (no time for "when"), or a question about names the cited
-        documents never mention."""
+        dodges it (no time for "when"), a question about names the cited
+        documents never mention, or a deed the cited passages give to someone else."""
         evidence = " ".join(p.text for p in passages)
         documents = self.store.documents
         cited = [passages[c.number - 1] for c in citations]
@@ -152,7 +158,8 @@ class Assistant:
                                    for p in cited)
         return (support >= self.settings.min_support and adds_information(text, question)
                 and answers_the_kind(text, question) and not invented_numbers(text, evidence)
-                and mentions_any_name(question, cited_documents))
+                and mentions_any_name(question, cited_documents)
+                and not swapped_subject(text, " ".join(p.text for p in cited)))
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]

@@ -198,3 +198,38 @@ def mentions_any_name(question: str, text: str) -> bool:
         return True
     words = set(re.findall(r"[a-z]+", text.lower()))
     return any(any(w.startswith(name[:4]) for w in words) for name in names)
+
+
+# "Russia pledged", "The EU has promised": a named subject, an optional auxiliary, a
+# past-tense verb. Only regular "-ed" verbs: the check stays narrow on purpose.
+_NAMED_SUBJECT = r"((?:[A-Z][\w’'-]*\s+){0,4}[A-Z][\w’'-]*)\s+(?:(?:has|have|had|will)\s+)?"
+_ANSWER_CLAIM = re.compile(rf"^{_NAMED_SUBJECT}([a-z]+ed)\b")
+_NOT_A_DOER = frozenset({"the", "it", "they", "he", "she", "we", "this", "that", "these", "those", "its"})
+
+
+def swapped_subject(answer: str, cited_text: str) -> bool:
+    """True when the answer says "X pledged..." and every time the cited passages use
+    that verb, someone else is named doing it ("Brussels has pledged..."): a small
+    model's favourite near miss, answering "How much has Russia pledged?" with what
+    Brussels pledged. Undecided (False) when the verb is absent or its subject unnamed."""
+    claim = _ANSWER_CLAIM.match(_MARKERS.sub(" ", answer).strip())
+    if not claim:
+        return False
+    subject, verb = claim.group(1), _stem(claim.group(2))
+    if not set(subject.lower().split()) - _NOT_A_DOER:
+        return False
+    doers = []
+    for word in re.finditer(r"\b[a-z]+\b", cited_text):
+        if _stem(word.group()) != verb:
+            continue
+        named = re.search(rf"{_NAMED_SUBJECT}$", cited_text[:word.start()])
+        if named is None:
+            return False  # "the authority has offered": whoever it is, not decidable here
+        doers.append(named.group(1))
+    return bool(doers) and not any(_same_name(subject, doer) for doer in doers)
+
+
+def _same_name(one: str, other: str) -> bool:
+    """Names agree on a word's first four letters: "Russia" and "Russian President Putin"."""
+    prefixes = {w.lower()[:4] for w in one.split() if w.lower() != "the"}
+    return any(w.lower()[:4] in prefixes for w in other.split())

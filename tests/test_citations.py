@@ -76,6 +76,25 @@ def test_question_about_names_the_documents_never_mention():
     assert mentions_any_name("how many nations attend?", text)  # no names: no opinion
 
 
+@pytest.mark.parametrize("answer, cited, swapped", [
+    # the near miss: Brussels pledged, the answer gives the pledge to Russia
+    ("Russia pledged one billion euros [1].", "Brussels has pledged one billion euros. Russia hosted.", True),
+    ("Brussels has pledged one billion [1].", "Following it, Brussels has pledged one billion euros.", False),
+    # a country for its president: the same name on four letters, as elsewhere
+    ("Russia warned that fighters met [1].", "Russian President Vladimir Putin warned that they met.", False),
+    ("The EU promised one billion [1].", "Brussels has pledged one billion euros.", False),  # verb absent
+    ("Keller offered 3.5% [1].", "The authority has offered a rise of 3.5%.", False),  # doer unnamed
+    ("Keller offered 3.5% [1].", "Roth offered 3%. The authority has offered a rise of 3.5%.", False),
+    ("Roth offered 3.5% [1].", "Keller offered 3.5% on Monday.", True),
+    ("It offered 3.5% [1].", "Keller offered 3.5% on Monday.", False),  # a pronoun is no name
+    ("The offer was 3.5% [1].", "Keller offered 3.5% on Monday.", False),  # no named doer claimed
+])
+def test_a_deed_the_cited_passages_give_to_someone_else(answer, cited, swapped):
+    from qa.verification import swapped_subject
+
+    assert swapped_subject(answer, cited) is swapped
+
+
 def test_an_answer_that_only_restates_the_question_adds_nothing_unless_yes_no():
     from qa.verification import adds_information
 
