@@ -27,8 +27,10 @@ from qa.types import Answer, Citation, Passage
 from qa.verification import (
     adds_information,
     answers_the_kind,
+    asked_kind,
     invented_numbers,
     mentions_any_name,
+    name_added,
     swapped_subject,
 )
 
@@ -97,7 +99,26 @@ class Assistant:
             pieces.append(piece)
             yield piece
         timings["tokens"] = float(len(pieces))
-        yield self._finish(question, "".join(pieces), prompt.passages, timings, started)
+        raw = "".join(pieces)
+        nudge = self._nudge(question, raw)
+        if nudge is not None:  # one more turn in the cached conversation: ~0.5 s, and rare
+            turn = [{"role": "assistant", "content": raw}, {"role": "user", "content": nudge}]
+            raw = "".join(self.generator.stream_chat([*prompt.messages, *turn]))
+        yield self._finish(question, raw, prompt.passages, timings, started)
+
+    def _nudge(self, question: str, raw: str) -> str | None:
+        """A second request when the answer names a person where a job was asked (or gives
+        no time for "when", no amount for "how many"): the small model often stops at
+        the first hop of "the job of the official who...". The retry is checked like
+        any answer; without it, such an answer is refused."""
+        kind = asked_kind(question)
+        if kind is None or is_refusal(raw) or answers_the_kind(raw, question):
+            return None
+        name = name_added(raw, question) if kind == "role" else None
+        if name:  # the second hop as its own question: "What is Sergei Lavrov's job?"
+            return self.templates.nudge_role.format(name=name)
+        wanted = {"time": "a time or date", "amount": "a number or amount", "role": "a job or title"}[kind]
+        return self.templates.nudge.format(kind=wanted)
 
     def prepare(self, question: str, history: Sequence[Turn] = ()
                 ) -> tuple[str, list[Passage], Prompt | None, dict[str, float]]:

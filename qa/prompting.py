@@ -26,6 +26,8 @@ class Templates:
     passage: str
     refusal: str
     context: str
+    nudge: str  # asks again when an answer dodges the kind of thing asked (a time, a job...)
+    nudge_role: str  # ... or names a person where their job was asked
     examples: tuple[tuple[str, str], ...] = ()  # worked (user, assistant) turns
 
     @classmethod
@@ -40,7 +42,9 @@ def _load_templates(folder: Path) -> Templates:
 
     return Templates(system=read("system.txt"), question=read("question.txt"),
                      passage=read("passage.txt"), refusal=read("refusal.txt"),
-                     context=read("context.txt"), examples=_examples(folder / "examples.json"))
+                     context=read("context.txt"), nudge=read("nudge.txt"),
+                     nudge_role=read("nudge_role.txt"),
+                     examples=_examples(folder / "examples.json"))
 
 
 def _examples(path: Path) -> tuple[tuple[str, str], ...]:

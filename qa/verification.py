@@ -157,15 +157,37 @@ _AMOUNT_WORDS = re.compile(
     re.IGNORECASE)
 
 
+_ASKS_ROLE = re.compile(
+    r"^\s*what\s+((is|was|are|were)\s+the\s+(job|post|position|role|title|office|rank)s?\s+of"
+    r"|(job|post|position|role|title|office|rank)\s+(does|did|do|is|was)\b)", re.IGNORECASE)
+_ROLE_WORDS = re.compile(
+    r"\b(minister|president|secretary|chief|executive|director|head|leader|spokes(man|woman|person)"
+    r"|ambassador|general|commander|chair(man|woman|person)?|governor|mayor|judge|officer|deputy|envoy"
+    r"|advis[eo]r|manager|founder|editor|premier|chancellor|king|queen|prince|senator|lawmaker|member"
+    r"|official|representative|negotiator|mediator|lawyer|professor|analyst|correspondent|captain"
+    r"|colonel|major|lieutenant|admiral|commissioner|inspector|owner|worker|operator|employee)s?\b",
+    re.IGNORECASE)
+KINDS = {"time": (_ASKS_WHEN, _TIME_WORDS), "amount": (_ASKS_AMOUNT, _AMOUNT_WORDS),
+         "role": (_ASKS_ROLE, _ROLE_WORDS)}
+
+
+def asked_kind(question: str) -> str | None:
+    """"time", "amount" or "role" when the question asks for one (when, how many,
+    what is the job of), else None."""
+    return next((kind for kind, (asks, _) in KINDS.items() if asks.search(question)), None)
+
+
 def answers_the_kind(answer: str, question: str) -> bool:
-    """A "when" answer names a time and a "how many" answer a quantity; one that
-    does not ("The Taliban took power [1]." to "When did the Taliban take power?")
-    dodges the question, however well its words are supported."""
-    if _ASKS_WHEN.search(question):
-        return bool(_TIME_WORDS.search(_MARKERS.sub(" ", answer)))
-    if _ASKS_AMOUNT.search(question):
-        return bool(_AMOUNT_WORDS.search(_MARKERS.sub(" ", answer)))
-    return True
+    """A "when" answer names a time, a "how many" answer a quantity and a "what is
+    the job of" answer a job; one that does not ("The Taliban took power [1]." to
+    "When did the Taliban take power?") dodges the question, however well its words
+    are supported."""
+    kind = asked_kind(question)
+    if kind is None:
+        return True
+    asked = {w.lower() for w in _WORD.findall(question.lower())}  # "The official who..." restates
+    new = " ".join(w for w in _WORD.findall(_MARKERS.sub(" ", answer).lower()) if w not in asked)
+    return bool(KINDS[kind][1].search(new))
 
 
 def invented_numbers(answer: str, passages_text: str) -> set[str]:
@@ -233,3 +255,18 @@ def _same_name(one: str, other: str) -> bool:
     """Names agree on a word's first four letters: "Russia" and "Russian President Putin"."""
     prefixes = {w.lower()[:4] for w in one.split() if w.lower() != "the"}
     return any(w.lower()[:4] in prefixes for w in other.split())
+
+
+_NAME_RUN = re.compile(r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
+
+
+def name_added(answer: str, question: str) -> str | None:
+    """The first run of capitalised words the answer adds to the question ("Sergei
+    Lavrov" in "The official who warned... is Sergei Lavrov."): whom the model found
+    when it stopped at the first hop of a two-hop question."""
+    asked = set(_WORD.findall(question.lower()))
+    for run in _NAME_RUN.finditer(_MARKERS.sub(" ", answer)):
+        words = [w for w in run.group().split() if w.lower() not in _NOT_A_DOER]
+        if words and any(w.lower() not in asked for w in words):
+            return " ".join(words)
+    return None

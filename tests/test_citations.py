@@ -115,6 +115,20 @@ def test_an_answer_that_dodges_a_when_or_how_many_question_is_caught():
     assert answers_the_kind("Sergei Lavrov [1].", "Who is Russia's foreign minister?")
 
 
+def test_a_name_where_a_job_was_asked_is_caught_and_the_name_found():
+    from qa.verification import answers_the_kind, asked_kind, name_added
+
+    question = "What is the job of the official who warned about drug trafficking?"
+    assert asked_kind(question) == "role" and asked_kind("What post does Hanafi hold?") == "role"
+    assert asked_kind("Who is Russia's foreign minister?") is None
+    # restating "the official" gives no job; a job the question did not hold does
+    assert not answers_the_kind("The official who warned is Sergei Lavrov [2].", question)
+    assert answers_the_kind("Sergei Lavrov is Russia's foreign minister [1].", question)
+    assert answers_the_kind("Deputy Prime Minister [1].", "What post does Hanafi hold?")
+    assert name_added("The official who warned is Sergei Lavrov [2].", question) == "Sergei Lavrov"
+    assert name_added("It was the official [2].", question) is None
+
+
 @pytest.mark.parametrize("question, yes_no", [
     ("Although Russia lists the Taliban as terrorists, does it keep in touch?", True),
     ("Will Moscow grant the Taliban official recognition?", True),

@@ -1,0 +1,65 @@
+"""The second turn when an answer dodges what was asked. The generator is a fake
+that replies from a script: what is under test is when the assistant asks again,
+what it asks and what it keeps (the real model's behaviour is measured by
+`qa eval`: span-01 and span-04 of evals/seed.jsonl)."""
+
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant
+from qa.store import IndexStore
+from tests.conftest import FakeGenerator
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLE_QUESTION = "What is the job of the official who warned that drug trafficking reached new levels?"
+
+
+class Scripted(FakeGenerator):
+    """Fake: the n-th call gets the n-th reply."""
+
+    def __init__(self, *replies: str):
+        super().__init__()
+        self.replies = list(replies)
+
+    def stream_chat(self, messages, max_tokens=None):
+        self.reply = self.replies[len(self.prompts)]
+        yield from super().stream_chat(messages, max_tokens)
+
+
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory, embedder, settings):
+    index_dir = tmp_path_factory.mktemp("answering") / "index"
+    Assistant.from_folder(ROOT / "seeds", index_dir=index_dir, settings=settings)
+    return index_dir
+
+
+def _assistant(built_index, embedder, settings, generator) -> Assistant:
+    return Assistant(IndexStore.load(built_index, embedder.name), settings, embedder=embedder,
+                     generator=generator)
+
+
+def test_a_name_where_a_job_was_asked_gets_the_second_hop_asked(built_index, embedder, settings):
+    fake = Scripted("The official who warned is Sergei Lavrov [1].",
+                    "Sergei Lavrov is Russia’s seasoned foreign minister [1].")
+    answer = _assistant(built_index, embedder, settings, fake).ask(ROLE_QUESTION)
+    assert len(fake.prompts) == 2
+    first, second = fake.prompts
+    assert second[:len(first)] == first  # the same conversation, so the prefix stays cached
+    assert second[-2] == {"role": "assistant", "content": "The official who warned is Sergei Lavrov [1]. "}
+    assert second[-1]["content"] == "What is Sergei Lavrov's job?"
+    assert not answer.abstained and "foreign minister" in answer.text
+    assert answer.citations and "foreign minister" in answer.citations[0].quote
+
+
+def test_an_answer_of_the_kind_asked_is_not_asked_again(built_index, embedder, settings):
+    fake = Scripted("Sergei Lavrov, Russia’s seasoned foreign minister [1].")
+    answer = _assistant(built_index, embedder, settings, fake).ask(ROLE_QUESTION)
+    assert len(fake.prompts) == 1 and not answer.abstained
+
+
+def test_a_second_dodge_is_refused(built_index, embedder, settings):
+    fake = Scripted("The Taliban took power [1].", "The Taliban took power in Afghanistan [1].")
+    answer = _assistant(built_index, embedder, settings, fake).ask("When did the Taliban take power?")
+    assert len(fake.prompts) == 2 and "time or date" in fake.prompts[1][-1]["content"]
+    assert answer.abstained
