@@ -103,7 +103,8 @@ class Assistant:
         nudge = self._nudge(question, raw)
         if nudge is not None:  # one more turn in the cached conversation: ~0.5 s, and rare
             turn = [{"role": "assistant", "content": raw}, {"role": "user", "content": nudge}]
-            raw = "".join(self.generator.stream_chat([*prompt.messages, *turn]))
+            retried = list(self.generator.stream_chat([*prompt.messages, *turn]))
+            raw, timings["tokens"] = "".join(retried), timings["tokens"] + len(retried)
         yield self._finish(question, raw, prompt.passages, timings, started)
 
     def _nudge(self, question: str, raw: str) -> str | None:

@@ -6,8 +6,8 @@ layer), and only a graph exported the classic way fuses. So the verified
 safetensors weights are exported by torch, fused by onnxruntime's transformer
 optimizer, and their matrix products quantised dynamically (int8 weights per
 output channel, int8 activations). Layer normalisation is deliberately left
-unfused: onnxruntime's fused SkipLayerNormalization kernel measured 5x slower
-than a plain Add + LayerNormalization here, a fifth of the whole run.
+unfused: onnxruntime's fused SkipLayerNormalization kernel is several times
+slower than a plain Add + LayerNormalization here (`python bench/layer_norm.py`).
 
 Preparing takes ~10 s once (it imports torch); later runs load the cached file
 in well under a second and never import torch. The file is written whole

@@ -226,6 +226,7 @@ def mentions_any_name(question: str, text: str) -> bool:
 # past-tense verb. Only regular "-ed" verbs: the check stays narrow on purpose.
 _NAMED_SUBJECT = r"((?:[A-Z][\w’'-]*\s+){0,4}[A-Z][\w’'-]*)\s+(?:(?:has|have|had|will)\s+)?"
 _ANSWER_CLAIM = re.compile(rf"^{_NAMED_SUBJECT}([a-z]+ed)\b")
+_DOER_BEFORE = re.compile(rf"{_NAMED_SUBJECT}$")  # who is named just before a verb
 _NOT_A_DOER = frozenset({"the", "it", "they", "he", "she", "we", "this", "that", "these", "those", "its"})
 
 
@@ -244,7 +245,7 @@ def swapped_subject(answer: str, cited_text: str) -> bool:
     for word in re.finditer(r"\b[a-z]+\b", cited_text):
         if _stem(word.group()) != verb:
             continue
-        named = re.search(rf"{_NAMED_SUBJECT}$", cited_text[:word.start()])
+        named = _DOER_BEFORE.search(cited_text[:word.start()])
         if named is None:
             return False  # "the authority has offered": whoever it is, not decidable here
         doers.append(named.group(1))

@@ -50,6 +50,7 @@ def test_a_name_where_a_job_was_asked_gets_the_second_hop_asked(built_index, emb
     assert second[-1]["content"] == "What is Sergei Lavrov's job?"
     assert not answer.abstained and "foreign minister" in answer.text
     assert answer.citations and "foreign minister" in answer.citations[0].quote
+    assert answer.timings["tokens"] == 16  # both replies, 8 pieces each
 
 
 def test_an_answer_of_the_kind_asked_is_not_asked_again(built_index, embedder, settings):
