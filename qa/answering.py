@@ -32,6 +32,7 @@ from qa.verification import (
     mentions_any_name,
     name_added,
     swapped_subject,
+    unstated_premise,
 )
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
@@ -172,16 +173,19 @@ class Assistant:
         """Refuse answers the passages do not back: mostly unsupported words, a
         number no passage states, an answer that only restates the question or
         dodges it (no time for "when"), a question about names the cited
-        documents never mention, or a deed the cited passages give to someone else."""
+        documents never mention, a deed the cited passages give to someone else, or
+        an act the question presupposes that they never state."""
         evidence = " ".join(p.text for p in passages)
         documents = self.store.documents
         cited = [passages[c.number - 1] for c in citations]
         cited_documents = " ".join(documents[p.doc_id].text if p.doc_id in documents else p.text
                                    for p in cited)
+        cited_text = " ".join(p.text for p in cited)
         return (support >= self.settings.min_support and adds_information(text, question)
                 and answers_the_kind(text, question) and not invented_numbers(text, evidence)
                 and mentions_any_name(question, cited_documents)
-                and not swapped_subject(text, " ".join(p.text for p in cited)))
+                and not swapped_subject(text, cited_text)
+                and not unstated_premise(text, question, cited_text, cited_documents))
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]

@@ -252,6 +252,90 @@ def swapped_subject(answer: str, cited_text: str) -> bool:
     return bool(doers) and not any(_same_name(subject, doer) for doer in doers)
 
 
+# Verbs of saying: "The statement said" restates "What did the statement say?", and the
+# passage may report it with another verb ("Moscow stated"). Only past and present forms
+# count in answers and passages, and "state" not in questions: "the Islamic State" says nothing.
+_SAYING_BASE_TEXT = "say tell announce add note warn claim describe reply explain"
+_SAYING_DONE_TEXT = "said says stated told tells announced added noted warned claimed described replied"
+_SAYING_BASE = frozenset(_SAYING_BASE_TEXT.split())
+_SAYING_DONE = frozenset(_SAYING_DONE_TEXT.split()) | {"explained", "according"}
+_SAYING = "<saying>"
+_PAST = re.compile(r"^[a-z]+ed$")
+_DOER_ENDS = re.compile(r"((?:[A-Z][\w’'-]*\s+){0,4}[A-Z][\w’'-]*)\s+(?:(?:also|has|have|had|will)\s+)*$")
+_ACCORDING_TO = re.compile(r"according to (?:the )?((?:[A-Z][\w’'-]*\s+)*[A-Z][\w’'-]*)")
+_HEAD_END_TEXT = "after before of in at on from with by for to who which that whose"
+_HEAD_ENDS = frozenset(_HEAD_END_TEXT.split())
+_APPOSITION_WORDS = 6  # "a mediator, retired judge Anselm Roth": the mediator is Roth
+
+
+def unstated_premise(answer: str, question: str, cited_text: str, documents_text: str = "") -> bool:
+    """True when the answer restates the act the question presupposes ("What did the
+    mediator propose?" -> "The mediator proposed...") and the cited passages never
+    state that act, or give it to someone else ("Moscow stated..." for "the joint
+    statement said"): the model filled a near-miss question with whatever was nearby.
+    Undecided (False) when the answer does not restate the question's act."""
+    words = _MARKERS.sub(" ", answer).strip().split()
+    asked = {_act(w) for w in _WORD.findall(question.lower())} - {None}
+    for index, word in enumerate(words[1:], start=1):
+        done = word.lower().strip(".,;:")
+        act = _act(done)
+        if act in asked and (done in _SAYING_DONE or (_PAST.match(done) and done not in question.lower())):
+            return _act_missing_or_swapped(act, _head(words[:index]), cited_text,
+                                           documents_text or cited_text)
+    return False
+
+
+def _act(word: str) -> str | None:
+    """What a verb does, so that "say" matches "stated" and "propose" matches "proposed"."""
+    if word in _SAYING_BASE or word in _SAYING_DONE:
+        return _SAYING
+    return _stem(word) if word.isalpha() and len(word) > 3 else None
+
+
+def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_text: str) -> bool:
+    doers = []
+    for word in re.finditer(r"\b[a-z]+\b", cited_text):
+        done = word.group()
+        if done not in _SAYING_DONE if act == _SAYING else _stem(done) != act:
+            continue
+        if act != _SAYING and not _PAST.match(done):
+            return False  # "led discussions" for "discussed": who did it is not decidable here
+        if done == "according":
+            named = _ACCORDING_TO.match(cited_text, word.start())
+        else:
+            named = _DOER_ENDS.search(cited_text[:word.start()])
+        if named is None:
+            return False  # "the authority has offered": whoever it is, not decidable here
+        doers.append(named.group(1))
+    return not doers or not any(_refers_to(subject, doer, documents_text) for doer in doers)
+
+
+def _head(words: list[str]) -> str:
+    """The subject up to its first preposition or participle: "The joint statement"
+    of "The joint statement issued after the Moscow meeting"."""
+    kept: list[str] = []
+    for word in words:
+        if word.lower() in _HEAD_ENDS or (kept and _PAST.match(word.lower())):
+            break
+        kept.append(word)
+    return " ".join(kept)
+
+
+def _refers_to(subject: str, doer: str, text: str) -> bool:
+    """The same name, or a description set right beside the name in the documents
+    ("the chief executive, Tomas Brandt," for "the chief executive")."""
+    if _same_name(subject, doer):
+        return True
+    wanted = terms(subject)
+    words = re.findall(r"[\w’'-]+", text)
+    surname = doer.split()[-1]
+    for at in (i for i, w in enumerate(words) if w == surname):
+        near = words[max(0, at - _APPOSITION_WORDS): at + _APPOSITION_WORDS + 1]
+        if wanted & terms(" ".join(near)):
+            return True
+    return False
+
+
 def _same_name(one: str, other: str) -> bool:
     """Names agree on a word's first four letters: "Russia" and "Russian President Putin"."""
     prefixes = {w.lower()[:4] for w in one.split() if w.lower() != "the"}

@@ -95,6 +95,40 @@ def test_a_deed_the_cited_passages_give_to_someone_else(answer, cited, swapped):
     assert swapped_subject(answer, cited) is swapped
 
 
+_MEDIATOR = ("The transport ministry has appointed a mediator, retired judge Anselm Roth, who met both "
+             "sides on Wednesday. Roth said the first meeting had been frank. A second round is planned.")
+_STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to prevent a crisis. Moscow also "
+              "stated that an inclusive government would be on the agenda, with participants expected to "
+              "issue a joint statement following the meeting.")
+
+
+@pytest.mark.parametrize("answer, question, cited, unstated", [
+    # the near misses: the answer restates the question's act, which the passages never state...
+    ("The mediator proposed that both sides meet on Friday [1].",
+     "What did the mediator propose at the second meeting?", _MEDIATOR, True),
+    # ... or give to someone else: Moscow stated it, no joint statement said it
+    ("The joint statement issued after the meeting said that an inclusive government would be on the "
+     "agenda [1].", "What did the joint statement issued after the meeting say?", _STATEMENT, True),
+    ("Keller said the first meeting had been frank [1].", "What did the mediator say?", _MEDIATOR, True),
+    # the same act by the same doer, named or described beside the name
+    ("Roth said the first meeting had been frank [1].", "What did the mediator say?", _MEDIATOR, False),
+    ("The mediator said the first meeting had been frank [1].", "What did the mediator say?",
+     _MEDIATOR, False),
+    ("Russia’s foreign ministry said the goal is to prevent a crisis [1].",
+     "What did the Russian foreign ministry say about the goals?", _STATEMENT, False),
+    # undecided: the act as a noun, an unnamed doer, or no act of the question restated
+    ("Hanafi discussed aid [1].", "What did Hanafi discuss?", "Hanafi led discussions with the EU.", False),
+    ("Brandt said 41 ships were waiting [1].", "What did the chief executive say?",
+     "The chief executive, Tomas Brandt, called it a blow and said that 41 ships were waiting.", False),
+    ("Moscow will not recognize the Islamist state officially [1].",
+     "Will Moscow grant the Islamist state official recognition?", _STATEMENT, False),
+])
+def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, question, cited, unstated):
+    from qa.verification import unstated_premise
+
+    assert unstated_premise(answer, question, cited) is unstated
+
+
 def test_an_answer_that_only_restates_the_question_adds_nothing_unless_yes_no():
     from qa.verification import adds_information
 
