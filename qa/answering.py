@@ -31,6 +31,7 @@ from qa.verification import (
     invented_numbers,
     mentions_any_name,
     name_added,
+    role_unattested,
     swapped_subject,
     unstated_premise,
 )
@@ -173,8 +174,9 @@ class Assistant:
         """Refuse answers the passages do not back: mostly unsupported words, a
         number no passage states, an answer that only restates the question or
         dodges it (no time for "when"), a question about names the cited
-        documents never mention, a deed the cited passages give to someone else, or
-        an act the question presupposes that they never state."""
+        documents never mention, a deed the cited passages give to someone else, an
+        act the question presupposes that they never state, or a name for a role
+        ("Who is the transport minister?") they never give that person."""
         evidence = " ".join(p.text for p in passages)
         documents = self.store.documents
         cited = [passages[c.number - 1] for c in citations]
@@ -185,7 +187,8 @@ class Assistant:
                 and answers_the_kind(text, question) and not invented_numbers(text, evidence)
                 and mentions_any_name(question, cited_documents)
                 and not swapped_subject(text, cited_text)
-                and not unstated_premise(text, question, cited_text, cited_documents))
+                and not unstated_premise(text, question, cited_text, cited_documents)
+                and not role_unattested(text, question, cited_documents))
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]

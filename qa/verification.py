@@ -310,6 +310,22 @@ def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_t
     return not doers or not any(_refers_to(subject, doer, documents_text) for doer in doers)
 
 
+_ASKS_WHO_HOLDS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the\s+)?(?P<role>[^?]+?)\s*\??\s*$",
+                             re.IGNORECASE)
+
+
+def role_unattested(answer: str, question: str, documents_text: str) -> bool:
+    """True for "Who is the transport minister?" answered with a name the documents
+    never describe with any of those words ("retired judge Anselm Roth", whom the
+    transport ministry appointed): the model took the nearest name for the role.
+    Undecided (False) for other questions or when the answer adds no name."""
+    asked = _ASKS_WHO_HOLDS.match(question)
+    if asked is None or _PAST.match(asked.group("role").split()[0].lower()):
+        return False  # "Who was appointed to mediate?" asks about a deed, not a role
+    names = _names_added(answer, question)
+    return bool(names) and not any(_refers_to(asked.group("role"), name, documents_text) for name in names)
+
+
 def _head(words: list[str]) -> str:
     """The subject up to its first preposition or participle: "The joint statement"
     of "The joint statement issued after the Moscow meeting"."""
@@ -349,9 +365,14 @@ def name_added(answer: str, question: str) -> str | None:
     """The first run of capitalised words the answer adds to the question ("Sergei
     Lavrov" in "The official who warned... is Sergei Lavrov."): whom the model found
     when it stopped at the first hop of a two-hop question."""
+    return next(iter(_names_added(answer, question)), None)
+
+
+def _names_added(answer: str, question: str) -> list[str]:
     asked = set(_WORD.findall(question.lower()))
+    names = []
     for run in _NAME_RUN.finditer(_MARKERS.sub(" ", answer)):
         words = [w for w in run.group().split() if w.lower() not in _NOT_A_DOER]
         if words and any(w.lower() not in asked for w in words):
-            return " ".join(words)
-    return None
+            names.append(" ".join(words))
+    return names

@@ -129,6 +129,31 @@ def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, ques
     assert unstated_premise(answer, question, cited) is unstated
 
 
+_PORT = ("The transport ministry has appointed a mediator, retired judge Anselm Roth. Union secretary "
+         "Marta Keller said the walkout would last. The labour minister, Piet Olsen, replied. Keller, a "
+         "former crane operator, has led the union since 2019.")
+
+
+@pytest.mark.parametrize("answer, question, unattested", [
+    # the near miss: the nearest name for a role nobody holds in the documents
+    ("The transport minister is Anselm Roth [1].", "Who is the transport minister?", True),
+    ("Piet Olsen [1].", "Who is the union secretary?", True),
+    # the role set beside the name, before or after it
+    ("Piet Olsen [1].", "Who is the labour minister?", False),
+    ("Marta Keller [1].", "Who is the secretary of the union?", False),
+    ("Anselm Roth [1].", "Who was the mediator?", False),
+    ("Retired judge Anselm Roth [1].", "Who was the mediator?", False),  # "Retired" is no name
+    ("Retired judge Anselm Roth [1].", "Who was appointed to mediate?", False),  # a deed, not a role
+    # other questions, or no name in the answer: undecided
+    ("Keller [1].", "Who leads the union?", False),
+    ("The documents name no minister [1].", "Who is the transport minister?", False),
+])
+def test_a_name_given_for_a_role_the_documents_never_give_them(answer, question, unattested):
+    from qa.verification import role_unattested
+
+    assert role_unattested(answer, question, _PORT) is unattested
+
+
 def test_an_answer_that_only_restates_the_question_adds_nothing_unless_yes_no():
     from qa.verification import adds_information
 
