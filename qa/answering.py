@@ -26,6 +26,7 @@ from qa.store import IndexStore
 from qa.types import Answer, Citation, Passage
 from qa.verification import (
     adds_information,
+    answers_someone_else,
     answers_the_kind,
     asked_kind,
     invented_numbers,
@@ -174,21 +175,23 @@ class Assistant:
         """Refuse answers the passages do not back: mostly unsupported words, a
         number no passage states, an answer that only restates the question or
         dodges it (no time for "when"), a question about names the cited
-        documents never mention, a deed the cited passages give to someone else, an
-        act the question presupposes that they never state, or a name for a role
-        ("Who is the transport minister?") they never give that person."""
+        documents never mention, or a near miss: a deed the cited passages give to
+        someone else, an act the question presupposes that they never state, a name
+        for a role they never give that person, or the asked deed of another doer
+        ("How much has Russia pledged?" -> "Brussels has pledged...")."""
         evidence = " ".join(p.text for p in passages)
         documents = self.store.documents
         cited = [passages[c.number - 1] for c in citations]
         cited_documents = " ".join(documents[p.doc_id].text if p.doc_id in documents else p.text
                                    for p in cited)
         cited_text = " ".join(p.text for p in cited)
+        near_miss = (swapped_subject(text, cited_text)
+                     or unstated_premise(text, question, cited_text, cited_documents)
+                     or role_unattested(text, question, cited_documents)
+                     or answers_someone_else(text, question, cited_documents))
         return (support >= self.settings.min_support and adds_information(text, question)
                 and answers_the_kind(text, question) and not invented_numbers(text, evidence)
-                and mentions_any_name(question, cited_documents)
-                and not swapped_subject(text, cited_text)
-                and not unstated_premise(text, question, cited_text, cited_documents)
-                and not role_unattested(text, question, cited_documents))
+                and mentions_any_name(question, cited_documents) and not near_miss)
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]

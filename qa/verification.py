@@ -326,6 +326,32 @@ def role_unattested(answer: str, question: str, documents_text: str) -> bool:
     return bool(names) and not any(_refers_to(asked.group("role"), name, documents_text) for name in names)
 
 
+def answers_someone_else(answer: str, question: str, documents_text: str) -> bool:
+    """True for "How much has Russia pledged?" answered "Brussels has pledged...": the
+    answer gives the question's deed to another doer the question does not name. Only
+    when the documents mention the asked doer (so they could have said it), which
+    leaves "the EU pledged" answered with "Brussels" to the other checks."""
+    text = _MARKERS.sub(" ", answer)
+    for verb in re.finditer(r"\b[a-z]+ed\b", text):
+        asked_doer = _question_doer(question, verb.group())
+        named = _DOER_ENDS.search(text[:verb.start()])
+        if asked_doer is None or named is None:
+            continue
+        mentioned = re.search(rf"\b{re.escape(asked_doer)}\b", documents_text)
+        return bool(mentioned) and not _same_name(asked_doer, named.group(1))
+    return False
+
+
+def _question_doer(question: str, verb: str) -> str | None:
+    """The name just before ``verb`` in the question ("Russia" in "has Russia pledged")."""
+    at = re.search(rf"\b{verb}\b", question)
+    named = _DOER_ENDS.search(question[:at.start()]) if at else None
+    if named is None:
+        return None
+    words = [w for w in named.group(1).split() if not _WH_WORD.fullmatch(w)]
+    return " ".join(words) or None
+
+
 def _head(words: list[str]) -> str:
     """The subject up to its first preposition or participle: "The joint statement"
     of "The joint statement issued after the Moscow meeting"."""

@@ -154,6 +154,22 @@ def test_a_name_given_for_a_role_the_documents_never_give_them(answer, question,
     assert role_unattested(answer, question, _PORT) is unattested
 
 
+@pytest.mark.parametrize("answer, question, someone_else", [
+    # the near miss: the question's deed, done by another doer the documents also name
+    ("Brussels has pledged one billion euros [1].", "How much aid has Russia pledged?", True),
+    ("Brussels has pledged one billion euros [1].", "How much has Brussels pledged?", False),
+    ("Russian President Vladimir Putin warned last week [1].", "When did Putin warn of fighters?", False),
+    # no named doer in the question, or one the documents never name ("the EU" for Brussels)
+    ("Brussels has pledged one billion euros [1].", "Who has pledged one billion euros?", False),
+    ("Brussels has pledged one billion euros [1].", "How much has the EU pledged?", False),
+])
+def test_the_asked_deed_of_another_doer(answer, question, someone_else):
+    from qa.verification import answers_someone_else
+
+    documents = "Russia hosts the talks. Brussels has pledged one billion euros. Putin warned last week."
+    assert answers_someone_else(answer, question, documents) is someone_else
+
+
 def test_an_answer_that_only_restates_the_question_adds_nothing_unless_yes_no():
     from qa.verification import adds_information
 
