@@ -224,7 +224,7 @@ def mentions_any_name(question: str, text: str) -> bool:
 
 # "Russia pledged", "The EU has promised": a named subject, an optional auxiliary, a
 # past-tense verb. Only regular "-ed" verbs: the check stays narrow on purpose.
-_NAMED_SUBJECT = r"((?:[A-Z][\w’'-]*\s+){0,4}[A-Z][\w’'-]*)\s+(?:(?:has|have|had|will)\s+)?"
+_NAMED_SUBJECT = r"((?:[A-Z][\w’'-]*\s+){0,4}[A-Z][\w’'-]*)\s+(?:(?:also|has|have|had|will)\s+)*"
 _ANSWER_CLAIM = re.compile(rf"^{_NAMED_SUBJECT}([a-z]+ed)\b")
 _DOER_BEFORE = re.compile(rf"{_NAMED_SUBJECT}$")  # who is named just before a verb
 _NOT_A_DOER = frozenset({"the", "it", "they", "he", "she", "we", "this", "that", "these", "those", "its"})
@@ -256,12 +256,12 @@ def swapped_subject(answer: str, cited_text: str) -> bool:
 # passage may report it with another verb ("Moscow stated"). Only past and present forms
 # count in answers and passages, and "state" not in questions: "the Islamic State" says nothing.
 _SAYING_BASE_TEXT = "say tell announce add note warn claim describe reply explain"
-_SAYING_DONE_TEXT = "said says stated told tells announced added noted warned claimed described replied"
+_SAYING_DONE_TEXT = ("said says stated told tells announced added noted warned claimed described replied "
+                     "explained according")
 _SAYING_BASE = frozenset(_SAYING_BASE_TEXT.split())
-_SAYING_DONE = frozenset(_SAYING_DONE_TEXT.split()) | {"explained", "according"}
+_SAYING_DONE = frozenset(_SAYING_DONE_TEXT.split())
 _SAYING = "<saying>"
 _PAST = re.compile(r"^[a-z]+ed$")
-_DOER_ENDS = re.compile(r"((?:[A-Z][\w’'-]*\s+){0,4}[A-Z][\w’'-]*)\s+(?:(?:also|has|have|had|will)\s+)*$")
 _ACCORDING_TO = re.compile(r"according to (?:the )?((?:[A-Z][\w’'-]*\s+)*[A-Z][\w’'-]*)")
 _HEAD_END_TEXT = "after before of in at on from with by for to who which that whose"
 _HEAD_ENDS = frozenset(_HEAD_END_TEXT.split())
@@ -279,7 +279,8 @@ def unstated_premise(answer: str, question: str, cited_text: str, documents_text
     for index, word in enumerate(words[1:], start=1):
         done = word.lower().strip(".,;:")
         act = _act(done)
-        if act in asked and (done in _SAYING_DONE or (_PAST.match(done) and done not in question.lower())):
+        said = done in _SAYING_DONE and done != "according"  # "X, according to Y," names no speaker first
+        if act in asked and (said or (_PAST.match(done) and done not in question.lower())):
             return _act_missing_or_swapped(act, _head(words[:index]), cited_text,
                                            documents_text or cited_text)
     return False
@@ -303,7 +304,7 @@ def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_t
         if done == "according":
             named = _ACCORDING_TO.match(cited_text, word.start())
         else:
-            named = _DOER_ENDS.search(cited_text[:word.start()])
+            named = _DOER_BEFORE.search(cited_text[:word.start()])
         if named is None:
             return False  # "the authority has offered": whoever it is, not decidable here
         doers.append(named.group(1))
@@ -334,7 +335,7 @@ def answers_someone_else(answer: str, question: str, documents_text: str) -> boo
     text = _MARKERS.sub(" ", answer)
     for verb in re.finditer(r"\b[a-z]+ed\b", text):
         asked_doer = _question_doer(question, verb.group())
-        named = _DOER_ENDS.search(text[:verb.start()])
+        named = _DOER_BEFORE.search(text[:verb.start()])
         if asked_doer is None or named is None:
             continue
         mentioned = re.search(rf"\b{re.escape(asked_doer)}\b", documents_text)
@@ -345,7 +346,7 @@ def answers_someone_else(answer: str, question: str, documents_text: str) -> boo
 def _question_doer(question: str, verb: str) -> str | None:
     """The name just before ``verb`` in the question ("Russia" in "has Russia pledged")."""
     at = re.search(rf"\b{verb}\b", question)
-    named = _DOER_ENDS.search(question[:at.start()]) if at else None
+    named = _DOER_BEFORE.search(question[:at.start()]) if at else None
     if named is None:
         return None
     words = [w for w in named.group(1).split() if not _WH_WORD.fullmatch(w)]

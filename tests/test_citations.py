@@ -120,6 +120,8 @@ _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to
     ("Hanafi discussed aid [1].", "What did Hanafi discuss?", "Hanafi led discussions with the EU.", False),
     ("Brandt said 41 ships were waiting [1].", "What did the chief executive say?",
      "The chief executive, Tomas Brandt, called it a blow and said that 41 ships were waiting.", False),
+    ("The goal, according to Russia’s foreign ministry, is to prevent a crisis [1].",
+     "What did the foreign ministry say about the goal?", _STATEMENT, False),
     ("Moscow will not recognize the Islamist state officially [1].",
      "Will Moscow grant the Islamist state official recognition?", _STATEMENT, False),
 ])
