@@ -1,7 +1,8 @@
-"""The second turn when an answer dodges what was asked. The generator is a fake
-that replies from a script: what is under test is when the assistant asks again,
-what it asks and what it keeps (the real model's behaviour is measured by
-`qa eval`: span-01 and span-04 of evals/seed.jsonl)."""
+"""What the assistant does with a reply: a second turn when it dodges what was asked,
+a refusal when it is a near miss. The generator is a fake that replies from a
+script (the real embedder and index are used): what is under test is when the
+assistant asks again, what it asks and what it keeps. The real model's behaviour
+is measured by `qa eval` (span-01, span-04, none-02 and none-05 of evals/seed.jsonl)."""
 
 from pathlib import Path
 
@@ -64,3 +65,22 @@ def test_a_second_dodge_is_refused(built_index, embedder, settings):
     answer = _assistant(built_index, embedder, settings, fake).ask("When did the Taliban take power?")
     assert len(fake.prompts) == 2 and "time or date" in fake.prompts[1][-1]["content"]
     assert answer.abstained
+
+
+@pytest.mark.parametrize("question, reply, refused", [
+    # near misses of the seed set, answered from what is nearby: refused ...
+    ("What did the joint statement issued after the Moscow meeting say?",
+     "The joint statement issued after the Moscow meeting said that the establishment of an "
+     "inclusive government would be on the agenda [1].", True),
+    ("How much humanitarian aid has Russia pledged to Afghanistan?",
+     "Brussels has pledged one billion euros ($1.2 billion) to avert a humanitarian calamity [1].", True),
+    # ... while the same words answer the question the passages do answer
+    ("What did Moscow say about the agenda of the meeting?",
+     "Moscow stated that the establishment of an inclusive government would be on the agenda [1].", False),
+    ("How much has Brussels pledged to avert a humanitarian calamity?",
+     "Brussels has pledged one billion euros ($1.2 billion) to avert a humanitarian calamity [1].", False),
+])
+def test_near_misses_are_refused_and_their_answerable_twins_answered(built_index, embedder, settings,
+                                                                   question, reply, refused):
+    answer = _assistant(built_index, embedder, settings, Scripted(reply)).ask(question)
+    assert answer.abstained is refused
