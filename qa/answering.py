@@ -19,6 +19,13 @@ from qa.embedding import Embedder
 from qa.errors import EmptyQuestionError, QuestionTooLongError
 from qa.generation import Generator
 from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
+from qa.near_misses import (
+    answers_someone_else,
+    name_added,
+    role_unattested,
+    swapped_subject,
+    unstated_premise,
+)
 from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
 from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
@@ -26,15 +33,10 @@ from qa.store import IndexStore
 from qa.types import Answer, Citation, Passage
 from qa.verification import (
     adds_information,
-    answers_someone_else,
     answers_the_kind,
     asked_kind,
     invented_numbers,
     mentions_any_name,
-    name_added,
-    role_unattested,
-    swapped_subject,
-    unstated_premise,
 )
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange

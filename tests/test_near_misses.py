@@ -1,0 +1,100 @@
+"""Near misses: answers the passages support word for word, to questions they do not
+answer. Each check must catch its near miss and leave the right answers beside it."""
+
+import pytest
+
+
+@pytest.mark.parametrize("answer, cited, swapped", [
+    # the near miss: Brussels pledged, the answer gives the pledge to Russia
+    ("Russia pledged one billion euros [1].", "Brussels has pledged one billion euros. Russia hosted.", True),
+    ("Brussels has pledged one billion [1].", "Following it, Brussels has pledged one billion euros.", False),
+    # a country for its president: the same name on four letters, as elsewhere
+    ("Russia warned that fighters met [1].", "Russian President Vladimir Putin warned that they met.", False),
+    ("The EU promised one billion [1].", "Brussels has pledged one billion euros.", False),  # verb absent
+    ("Keller offered 3.5% [1].", "The authority has offered a rise of 3.5%.", False),  # doer unnamed
+    ("Keller offered 3.5% [1].", "Roth offered 3%. The authority has offered a rise of 3.5%.", False),
+    ("Roth offered 3.5% [1].", "Keller offered 3.5% on Monday.", True),
+    ("It offered 3.5% [1].", "Keller offered 3.5% on Monday.", False),  # a pronoun is no name
+    ("The offer was 3.5% [1].", "Keller offered 3.5% on Monday.", False),  # no named doer claimed
+])
+def test_a_deed_the_cited_passages_give_to_someone_else(answer, cited, swapped):
+    from qa.near_misses import swapped_subject
+
+    assert swapped_subject(answer, cited) is swapped
+
+
+_MEDIATOR = ("The transport ministry has appointed a mediator, retired judge Anselm Roth, who met both "
+             "sides on Wednesday. Roth said the first meeting had been frank. A second round is planned.")
+_STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to prevent a crisis. Moscow also "
+              "stated that an inclusive government would be on the agenda, with participants expected to "
+              "issue a joint statement following the meeting.")
+
+
+@pytest.mark.parametrize("answer, question, cited, unstated", [
+    # the near misses: the answer restates the question's act, which the passages never state...
+    ("The mediator proposed that both sides meet on Friday [1].",
+     "What did the mediator propose at the second meeting?", _MEDIATOR, True),
+    # ... or give to someone else: Moscow stated it, no joint statement said it
+    ("The joint statement issued after the meeting said that an inclusive government would be on the "
+     "agenda [1].", "What did the joint statement issued after the meeting say?", _STATEMENT, True),
+    ("Keller said the first meeting had been frank [1].", "What did the mediator say?", _MEDIATOR, True),
+    # the same act by the same doer, named or described beside the name
+    ("Roth said the first meeting had been frank [1].", "What did the mediator say?", _MEDIATOR, False),
+    ("The mediator said the first meeting had been frank [1].", "What did the mediator say?",
+     _MEDIATOR, False),
+    ("Russia’s foreign ministry said the goal is to prevent a crisis [1].",
+     "What did the Russian foreign ministry say about the goals?", _STATEMENT, False),
+    # undecided: the act as a noun, an unnamed doer, or no act of the question restated
+    ("Hanafi discussed aid [1].", "What did Hanafi discuss?", "Hanafi led discussions with the EU.", False),
+    ("Brandt said 41 ships were waiting [1].", "What did the chief executive say?",
+     "The chief executive, Tomas Brandt, called it a blow and said that 41 ships were waiting.", False),
+    ("The goal, according to Russia’s foreign ministry, is to prevent a crisis [1].",
+     "What did the foreign ministry say about the goal?", _STATEMENT, False),
+    ("Moscow will not recognize the Islamist state officially [1].",
+     "Will Moscow grant the Islamist state official recognition?", _STATEMENT, False),
+])
+def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, question, cited, unstated):
+    from qa.near_misses import unstated_premise
+
+    assert unstated_premise(answer, question, cited) is unstated
+
+
+_PORT = ("The transport ministry has appointed a mediator, retired judge Anselm Roth. Union secretary "
+         "Marta Keller said the walkout would last. The labour minister, Piet Olsen, replied. Keller, a "
+         "former crane operator, has led the union since 2019.")
+
+
+@pytest.mark.parametrize("answer, question, unattested", [
+    # the near miss: the nearest name for a role nobody holds in the documents
+    ("The transport minister is Anselm Roth [1].", "Who is the transport minister?", True),
+    ("Piet Olsen [1].", "Who is the union secretary?", True),
+    # the role set beside the name, before or after it
+    ("Piet Olsen [1].", "Who is the labour minister?", False),
+    ("Marta Keller [1].", "Who is the secretary of the union?", False),
+    ("Anselm Roth [1].", "Who was the mediator?", False),
+    ("Retired judge Anselm Roth [1].", "Who was the mediator?", False),  # "Retired" is no name
+    ("Retired judge Anselm Roth [1].", "Who was appointed to mediate?", False),  # a deed, not a role
+    # other questions, or no name in the answer: undecided
+    ("Keller [1].", "Who leads the union?", False),
+    ("The documents name no minister [1].", "Who is the transport minister?", False),
+])
+def test_a_name_given_for_a_role_the_documents_never_give_them(answer, question, unattested):
+    from qa.near_misses import role_unattested
+
+    assert role_unattested(answer, question, _PORT) is unattested
+
+
+@pytest.mark.parametrize("answer, question, someone_else", [
+    # the near miss: the question's deed, done by another doer the documents also name
+    ("Brussels has pledged one billion euros [1].", "How much aid has Russia pledged?", True),
+    ("Brussels has pledged one billion euros [1].", "How much has Brussels pledged?", False),
+    ("Russian President Vladimir Putin warned last week [1].", "When did Putin warn of fighters?", False),
+    # no named doer in the question, or one the documents never name ("the EU" for Brussels)
+    ("Brussels has pledged one billion euros [1].", "Who has pledged one billion euros?", False),
+    ("Brussels has pledged one billion euros [1].", "How much has the EU pledged?", False),
+])
+def test_the_asked_deed_of_another_doer(answer, question, someone_else):
+    from qa.near_misses import answers_someone_else
+
+    documents = "Russia hosts the talks. Brussels has pledged one billion euros. Putin warned last week."
+    assert answers_someone_else(answer, question, documents) is someone_else
