@@ -184,8 +184,8 @@ class Assistant:
         evidence = " ".join(p.text for p in passages)
         documents = self.store.documents
         cited = [passages[c.number - 1] for c in citations]
-        cited_documents = " ".join(documents[p.doc_id].text if p.doc_id in documents else p.text
-                                   for p in cited)
+        cited_documents = " ".join(dict.fromkeys(  # each document once, however often cited
+            documents[p.doc_id].text if p.doc_id in documents else p.text for p in cited))
         cited_text = " ".join(p.text for p in cited)
         near_miss = (swapped_subject(text, cited_text)
                      or unstated_premise(text, question, cited_text, cited_documents)

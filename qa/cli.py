@@ -73,7 +73,7 @@ def _command(commands: Any, name: str, handler: Any, help_text: str) -> argparse
     sub.add_argument("--embedder", dest="embedder_path",
                      help="sentence-transformers folder (or QA_EMBEDDER_PATH); implies --embed-backend torch")
     sub.add_argument("--embed-backend", dest="embed_backend", choices=["onnx", "torch"],
-                     help="onnx: packaged MiniLM as fused int8, ~4x faster (default; or QA_EMBED_BACKEND)")
+                     help="onnx: packaged MiniLM as fused int8, ~3x faster (default; or QA_EMBED_BACKEND)")
     sub.add_argument("--top-k", dest="top_k", type=int,
                      help="retrieved chunks whose best sentences may go to the model (default 8)")
     sub.add_argument("--threads", dest="n_threads", type=int, help="CPU threads")

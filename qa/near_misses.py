@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import re
 
-from qa.verification import stem, terms
-
-_MARKERS = re.compile(r"(\s*\[\d+\])+")
-_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
-_WH_WORD = re.compile(r"\b(who|whom|whose|what|when|where|which|why|how)\b", re.IGNORECASE)
-
+from qa.citations import strip_markers
+from qa.verification import WH_WORD, stem, terms, words
 
 # "Russia pledged", "Moscow also stated": a named subject, optional auxiliaries, a
 # past-tense verb. Only regular "-ed" verbs: the check stays narrow on purpose.
-_NAMED_SUBJECT = r"((?:[A-Z][\w’'-]*\s+){0,4}[A-Z][\w’'-]*)\s+(?:(?:also|has|have|had|will)\s+)*"
+_CAPITALISED = r"[A-Z][\w’'-]*"
+_NAMED_SUBJECT = rf"((?:{_CAPITALISED}\s+){{0,4}}{_CAPITALISED})\s+(?:(?:also|has|have|had|will)\s+)*"
 _ANSWER_CLAIM = re.compile(rf"^{_NAMED_SUBJECT}([a-z]+ed)\b")
 _DOER_BEFORE = re.compile(rf"{_NAMED_SUBJECT}$")  # who is named just before a verb
 _NOT_A_DOER = frozenset({"the", "it", "they", "he", "she", "we", "this", "that", "these", "those", "its"})
@@ -32,7 +29,7 @@ def swapped_subject(answer: str, cited_text: str) -> bool:
     that verb, someone else is named doing it ("Brussels has pledged..."): a small
     model's favourite near miss, answering "How much has Russia pledged?" with what
     Brussels pledged. Undecided (False) when the verb is absent or its subject unnamed."""
-    claim = _ANSWER_CLAIM.match(_MARKERS.sub(" ", answer).strip())
+    claim = _ANSWER_CLAIM.match(strip_markers(answer).strip())
     if not claim:
         return False
     subject, verb = claim.group(1), stem(claim.group(2))
@@ -59,7 +56,7 @@ _SAYING_BASE = frozenset(_SAYING_BASE_TEXT.split())
 _SAYING_DONE = frozenset(_SAYING_DONE_TEXT.split())
 _SAYING = "<saying>"
 _PAST = re.compile(r"^[a-z]+ed$")
-_ACCORDING_TO = re.compile(r"according to (?:the )?((?:[A-Z][\w’'-]*\s+)*[A-Z][\w’'-]*)")
+_ACCORDING_TO = re.compile(rf"according to (?:the )?((?:{_CAPITALISED}\s+)*{_CAPITALISED})")
 _HEAD_END_TEXT = "after before of in at on from with by for to who which that whose"
 _HEAD_ENDS = frozenset(_HEAD_END_TEXT.split())
 _APPOSITION_WORDS = 6  # "a mediator, retired judge Anselm Roth": the mediator is Roth
@@ -71,14 +68,14 @@ def unstated_premise(answer: str, question: str, cited_text: str, documents_text
     state that act, or give it to someone else ("Moscow stated..." for "the joint
     statement said"): the model filled a near-miss question with whatever was nearby.
     Undecided (False) when the answer does not restate the question's act."""
-    words = _MARKERS.sub(" ", answer).strip().split()
-    asked = {_act(w) for w in _WORD.findall(question.lower())} - {None}
-    for index, word in enumerate(words[1:], start=1):
+    tokens = strip_markers(answer).strip().split()
+    asked = {_act(w) for w in words(question)} - {None}
+    for index, word in enumerate(tokens[1:], start=1):
         done = word.lower().strip(".,;:")
         act = _act(done)
         said = done in _SAYING_DONE and done != "according"  # "X, according to Y," names no speaker first
         if act in asked and (said or (_PAST.match(done) and done not in question.lower())):
-            return _act_missing_or_swapped(act, _head(words[:index]), cited_text,
+            return _act_missing_or_swapped(act, _head(tokens[:index]), cited_text,
                                            documents_text or cited_text)
     return False
 
@@ -129,7 +126,7 @@ def answers_someone_else(answer: str, question: str, documents_text: str) -> boo
     answer gives the question's deed to another doer the question does not name. Only
     when the documents mention the asked doer (so they could have said it), which
     leaves "the EU pledged" answered with "Brussels" to the other checks."""
-    text = _MARKERS.sub(" ", answer)
+    text = strip_markers(answer)
     for verb in re.finditer(r"\b[a-z]+ed\b", text):
         asked_doer = _question_doer(question, verb.group())
         named = _DOER_BEFORE.search(text[:verb.start()])
@@ -146,15 +143,15 @@ def _question_doer(question: str, verb: str) -> str | None:
     named = _DOER_BEFORE.search(question[:at.start()]) if at else None
     if named is None:
         return None
-    words = [w for w in named.group(1).split() if not _WH_WORD.fullmatch(w)]
-    return " ".join(words) or None
+    name = [w for w in named.group(1).split() if not WH_WORD.fullmatch(w)]
+    return " ".join(name) or None
 
 
-def _head(words: list[str]) -> str:
+def _head(tokens: list[str]) -> str:
     """The subject up to its first preposition or participle: "The joint statement"
     of "The joint statement issued after the Moscow meeting"."""
     kept: list[str] = []
-    for word in words:
+    for word in tokens:
         if word.lower() in _HEAD_ENDS or (kept and _PAST.match(word.lower())):
             break
         kept.append(word)
@@ -167,10 +164,10 @@ def _refers_to(subject: str, doer: str, text: str) -> bool:
     if _same_name(subject, doer):
         return True
     wanted = terms(subject)
-    words = re.findall(r"[\w’'-]+", text)
+    tokens = re.findall(r"[\w’'-]+", text)
     surname = doer.split()[-1]
-    for at in (i for i, w in enumerate(words) if w == surname):
-        near = words[max(0, at - _APPOSITION_WORDS): at + _APPOSITION_WORDS + 1]
+    for at in (i for i, w in enumerate(tokens) if w == surname):
+        near = tokens[max(0, at - _APPOSITION_WORDS): at + _APPOSITION_WORDS + 1]
         if wanted & terms(" ".join(near)):
             return True
     return False
@@ -194,10 +191,10 @@ def name_added(answer: str, question: str) -> str | None:
 
 def names_added(answer: str, question: str) -> list[str]:
     """Every run of capitalised words the answer adds to the question."""
-    asked = set(_WORD.findall(question.lower()))
+    asked = set(words(question))
     names = []
-    for run in _NAME_RUN.finditer(_MARKERS.sub(" ", answer)):
-        words = [w for w in run.group().split() if w.lower() not in _NOT_A_DOER]
-        if words and any(w.lower() not in asked for w in words):
-            names.append(" ".join(words))
+    for run in _NAME_RUN.finditer(strip_markers(answer)):
+        name = [w for w in run.group().split() if w.lower() not in _NOT_A_DOER]
+        if name and any(w.lower() not in asked for w in name):
+            names.append(" ".join(name))
     return names

@@ -27,7 +27,7 @@ class Settings:
     # Models: a path overrides the packaged default (see shared MODELS.md).
     generator_path: str | None = None
     embedder_path: str | None = None
-    # "onnx": the packaged MiniLM as a fused int8 graph, ~4x faster to index, BoolQ nDCG@10 0.952
+    # "onnx": the packaged MiniLM as a fused int8 graph, ~3x faster to index, BoolQ nDCG@10 0.952
     # vs 0.953 (bench/embedding_quality.py); "torch" runs any sentence-transformers model.
     embed_backend: str = "onnx"
     n_ctx: int = 4096

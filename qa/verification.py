@@ -51,6 +51,11 @@ def terms(text: str) -> set[str]:
     return {stem(w.replace(",", "")) for w in words if w not in _STOPWORDS}
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased words and numbers as written, unstemmed: what a question literally says."""
+    return _WORD.findall(text.lower())
+
+
 def support(sentence: str, passage_text: str) -> float:
     """Share of the sentence's terms found in the passage; numbers weigh double.
 
@@ -120,7 +125,7 @@ _AUXILIARY = (r"(is|are|was|were|do|does|did|will|would|can|could|has|have|had|s
 # the clause after a leading aside does ("Although X, does it...?") and no wh-word came first.
 _OPENS_WITH_AUXILIARY = re.compile(rf"^\s*((and|but|so)\s+)?{_AUXILIARY}\b", re.IGNORECASE)
 _AUXILIARY_AFTER_ASIDE = re.compile(rf"^([^?,]*),\s*{_AUXILIARY}\b", re.IGNORECASE)
-_WH_WORD = re.compile(r"\b(who|whom|whose|what|when|where|which|why|how)\b", re.IGNORECASE)
+WH_WORD = re.compile(r"\b(who|whom|whose|what|when|where|which|why|how)\b", re.IGNORECASE)
 _REQUEST = re.compile(r"^\s*(can|could|would|will)\s+you\b", re.IGNORECASE)  # "Can you tell me who..."
 
 
@@ -131,7 +136,7 @@ def is_yes_no(question: str) -> bool:
     if _OPENS_WITH_AUXILIARY.match(question):
         return True
     aside = _AUXILIARY_AFTER_ASIDE.match(question)
-    return bool(aside) and not _WH_WORD.search(aside.group(1))
+    return bool(aside) and not WH_WORD.search(aside.group(1))
 
 
 def adds_information(answer: str, question: str) -> bool:
@@ -185,8 +190,8 @@ def answers_the_kind(answer: str, question: str) -> bool:
     kind = asked_kind(question)
     if kind is None:
         return True
-    asked = {w.lower() for w in _WORD.findall(question.lower())}  # "The official who..." restates
-    new = " ".join(w for w in _WORD.findall(_MARKERS.sub(" ", answer).lower()) if w not in asked)
+    asked = set(words(question))  # "The official who..." restates the question
+    new = " ".join(w for w in words(_MARKERS.sub(" ", answer)) if w not in asked)
     return bool(KINDS[kind][1].search(new))
 
 
