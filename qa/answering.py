@@ -29,6 +29,7 @@ from qa.near_misses import (
 from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
 from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
+from qa.slots import asked_slot, fills
 from qa.store import IndexStore
 from qa.types import Answer, Citation, Passage
 from qa.verification import (
@@ -105,21 +106,27 @@ class Assistant:
             yield piece
         timings["tokens"] = float(len(pieces))
         raw = "".join(pieces)
-        nudge = self._nudge(question, raw)
+        nudge = self._nudge(question, raw, prompt.passages)
         if nudge is not None:  # one more turn in the cached conversation: ~0.5 s, and rare
             turn = [{"role": "assistant", "content": raw}, {"role": "user", "content": nudge}]
             retried = list(self.generator.stream_chat([*prompt.messages, *turn]))
             raw, timings["tokens"] = "".join(retried), timings["tokens"] + len(retried)
         yield self._finish(question, raw, prompt.passages, timings, started)
 
-    def _nudge(self, question: str, raw: str) -> str | None:
+    def _nudge(self, question: str, raw: str, passages: Sequence[Passage]) -> str | None:
         """A second request when the answer names a person where a job was asked (or gives
         no time for "when", no amount for "how many"): the small model often stops at
-        the first hop of "the job of the official who...". The retry is checked like
-        any answer; without it, such an answer is refused."""
-        kind = asked_kind(question)
-        if kind is None or is_refusal(raw) or answers_the_kind(raw, question):
+        the first hop of "the job of the official who...". Also when it leaves out the
+        words a passage puts where the question's preposition points ("action against
+        ___"). The retry is checked like any answer; without it, a dodge is refused."""
+        if is_refusal(raw):
             return None
+        kind = asked_kind(question)
+        if kind is None or answers_the_kind(raw, question):
+            slot = asked_slot(question, [p.text for p in passages])
+            if slot is None or fills(strip_markers(raw), slot):
+                return None
+            return self.templates.nudge_slot.format(number=slot.passage, phrase=slot.phrase)
         name = name_added(raw, question) if kind == "role" else None
         if name:  # the second hop as its own question: "What is Sergei Lavrov's job?"
             return self.templates.nudge_role.format(name=name)

@@ -28,6 +28,7 @@ class Templates:
     context: str
     nudge: str  # asks again when an answer dodges the kind of thing asked (a time, a job...)
     nudge_role: str  # ... or names a person where their job was asked
+    nudge_slot: str  # ... or leaves out what a passage puts where the question points
     examples: tuple[tuple[str, str], ...] = ()  # worked (user, assistant) turns
 
     @classmethod
@@ -43,7 +44,7 @@ def _load_templates(folder: Path) -> Templates:
     return Templates(system=read("system.txt"), question=read("question.txt"),
                      passage=read("passage.txt"), refusal=read("refusal.txt"),
                      context=read("context.txt"), nudge=read("nudge.txt"),
-                     nudge_role=read("nudge_role.txt"),
+                     nudge_role=read("nudge_role.txt"), nudge_slot=read("nudge_slot.txt"),
                      examples=_examples(folder / "examples.json"))
 
 
