@@ -84,3 +84,25 @@ def test_near_misses_are_refused_and_their_answerable_twins_answered(built_index
                                                                    question, reply, refused):
     answer = _assistant(built_index, embedder, settings, Scripted(reply)).ask(question)
     assert answer.abstained is refused
+
+
+SLOT_QUESTION = "Which extremist group does Russia want action against in Afghanistan?"
+
+
+def test_an_answer_that_misses_the_slot_is_asked_again_with_the_passage_phrase(built_index, embedder,
+                                                                            settings):
+    fake = Scripted("The Taliban [1].", "Action against Islamic State fighters [1].")
+    answer = _assistant(built_index, embedder, settings, fake).ask(SLOT_QUESTION)
+    assert len(fake.prompts) == 2
+    first, second = fake.prompts
+    assert second[:len(first)] == first
+    number = next(i for i, p in enumerate(answer.passages, 1) if "action against Islamic" in p.text)
+    quoted = f'Passage [{number}] says "action against Islamic State fighters"'
+    assert second[-1]["content"].startswith(quoted)
+    assert not answer.abstained and "Islamic State" in answer.text
+
+
+def test_an_answer_in_the_slot_is_kept(built_index, embedder, settings):
+    fake = Scripted("Islamic State fighters [1].")
+    answer = _assistant(built_index, embedder, settings, fake).ask(SLOT_QUESTION)
+    assert len(fake.prompts) == 1 and not answer.abstained
