@@ -49,9 +49,10 @@ def asked_slot(question: str, passages: Sequence[str]) -> Slot | None:
     anchors = _anchors(question)
     if not anchors:
         return None
+    asked = terms(question)
     for number, text in enumerate(passages, start=1):
         for start, end in sentence_spans(text):
-            slot = _slot_in(text[start:end], anchors, number)
+            slot = _slot_in(text[start:end], anchors, asked, number)
             if slot is not None:
                 return slot
     return None
@@ -71,7 +72,7 @@ def _anchors(question: str) -> set[tuple[str, str]]:
         rest = question[fronted.end():]
         prep = fronted.group("prep").lower()
         return {(word, prep) for word in terms(_predicate_words(rest))}
-    stranded = [m for m in _STRANDED.finditer(question)]
+    stranded = list(_STRANDED.finditer(question))
     if not stranded:
         return set()
     last = stranded[-1]
@@ -87,8 +88,13 @@ def _predicate_words(text: str) -> str:
     return " ".join(kept)
 
 
-def _slot_in(sentence: str, anchors: set[tuple[str, str]], number: int) -> Slot | None:
+def _slot_in(sentence: str, anchors: set[tuple[str, str]], asked: set[str], number: int) -> Slot | None:
+    """The phrase must sit in a sentence about the question (another of its words
+    there: "helicopters from the air base" in a sentence on someone else's
+    helicopters is no slot) and its object must say something the question does
+    not ("From which air base...?" is not answered by "the air base")."""
     tokens = list(_TOKEN.finditer(sentence))
+    shared = terms(sentence) & asked
     for i in range(len(tokens) - 2):
         if (stem(tokens[i].group(0).lower()), tokens[i + 1].group(0).lower()) not in anchors:
             continue
@@ -98,6 +104,7 @@ def _slot_in(sentence: str, anchors: set[tuple[str, str]], number: int) -> Slot 
         if end == i + 2:
             continue
         filler = sentence[tokens[i + 2].start():tokens[end - 1].end()]
-        if terms(filler):
+        anchor = stem(tokens[i].group(0).lower())
+        if terms(filler) - asked and shared - {anchor}:
             return Slot(number, sentence[tokens[i].start():tokens[end - 1].end()], filler)
     return None

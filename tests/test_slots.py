@@ -35,6 +35,13 @@ def test_the_words_after_the_question_phrase_are_the_slot(question, passages, nu
     # "on" belongs to "host", not to "Moscow", the object of "in"; names never hold the slot
     ("On which day of the week will Russia host the Taliban in Moscow?",
      ["Moscow has welcomed their representatives in Moscow on multiple occasions."]),
+    # the phrase's object only repeats the question: "the air base" for "which air base"
+    ("From which air base will the helicopters fly in?",
+     ["The minister sent four helicopters from the air base at Dunmore."]),
+    # the phrase sits in a sentence about something else (no other word of the question)
+    ("Which ministry did Governor Marsh request troops and helicopters from?",
+     ["Governor Marsh asked the defence ministry for troops.",
+      "Quint sent four helicopters from the air base at Dunmore."]),
 ])
 def test_no_slot_without_the_question_phrase(question, passages):
     assert asked_slot(question, passages) is None
