@@ -56,6 +56,11 @@ _SAYING_BASE = frozenset(_SAYING_BASE_TEXT.split())
 _SAYING_DONE = frozenset(_SAYING_DONE_TEXT.split())
 _SAYING = "<saying>"
 _PAST = re.compile(r"^[a-z]+ed$")
+_IRREGULAR_TEXT = """
+met:meet sent:send paid:pay sold:sell bought:buy won:win lost:lose spoke:speak wrote:write sought:seek
+fought:fight built:build spent:spend chose:choose struck:strike began:begin rose:rise fell:fall led:lead
+"""  # not light verbs ("held talks" is "talks in Vellin"; "took", "made", "gave" say too little)
+_IRREGULAR = dict(pair.split(":") for pair in _IRREGULAR_TEXT.split())  # "met" is "meet" done
 _ACCORDING_TO = re.compile(rf"according to (?:the )?((?:{_CAPITALISED}\s+)*{_CAPITALISED})")
 _HEAD_END_TEXT = "after before of in at on from with by for to who which that whose"
 _HEAD_ENDS = frozenset(_HEAD_END_TEXT.split())
@@ -74,7 +79,7 @@ def unstated_premise(answer: str, question: str, cited_text: str, documents_text
         done = word.lower().strip(".,;:")
         act = _act(done)
         said = done in _SAYING_DONE and done != "according"  # "X, according to Y," names no speaker first
-        if act in asked and (said or (_PAST.match(done) and done not in question.lower())):
+        if act in asked and (said or (_is_past(done) and done not in question.lower())):
             return _act_missing_or_swapped(act, _head(tokens[:index]), cited_text,
                                            documents_text or cited_text)
     return False
@@ -84,16 +89,22 @@ def _act(word: str) -> str | None:
     """What a verb does, so that "say" matches "stated" and "propose" matches "proposed"."""
     if word in _SAYING_BASE or word in _SAYING_DONE:
         return _SAYING
+    if word in _IRREGULAR:
+        return stem(_IRREGULAR[word])
     return stem(word) if word.isalpha() and len(word) > 3 else None
+
+
+def _is_past(word: str) -> bool:
+    return bool(_PAST.match(word)) or word in _IRREGULAR
 
 
 def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_text: str) -> bool:
     doers = []
     for word in re.finditer(r"\b[a-z]+\b", cited_text):
         done = word.group()
-        if done not in _SAYING_DONE if act == _SAYING else stem(done) != act:
+        if done not in _SAYING_DONE if act == _SAYING else _act(done) != act:
             continue
-        if act != _SAYING and not _PAST.match(done):
+        if act != _SAYING and not _is_past(done):
             return False  # "led discussions" for "discussed": who did it is not decidable here
         if done == "according":
             named = _ACCORDING_TO.match(cited_text, word.start())

@@ -23,6 +23,9 @@ def test_a_deed_the_cited_passages_give_to_someone_else(answer, cited, swapped):
     assert swapped_subject(answer, cited) is swapped
 
 
+_PORT = ("The transport ministry has appointed a mediator, retired judge Anselm Roth. Union secretary "
+         "Marta Keller said the walkout would last. The labour minister, Piet Olsen, replied. Keller, a "
+         "former crane operator, has led the union since 2019.")
 _MEDIATOR = ("The transport ministry has appointed a mediator, retired judge Anselm Roth, who met both "
              "sides on Wednesday. Roth said the first meeting had been frank. A second round is planned.")
 _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to prevent a crisis. Moscow also "
@@ -38,6 +41,13 @@ _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to
     ("The joint statement issued after the meeting said that an inclusive government would be on the "
      "agenda [1].", "What did the joint statement issued after the meeting say?", _STATEMENT, True),
     ("Keller said the first meeting had been frank [1].", "What did the mediator say?", _MEDIATOR, True),
+    # irregular verbs too: "met" is "meet" done, and nobody meets in the first passage
+    ("Keller met the union [1].", "Who did Keller meet with?", _PORT, True),
+    ("Keller spoke to the minister [1].", "Who did Keller speak to?", _PORT, True),
+    # but not light verbs: "held talks" is often "talks in Vellin"
+    ("They held their talks in Vellin [1].", "Where did the delegations hold their talks?",
+     "The deal came after three days of talks in Vellin.", False),
+    ("Roth met both sides on Wednesday [1].", "Who did the mediator meet?", _MEDIATOR, False),
     # the same act by the same doer, named or described beside the name
     ("Roth said the first meeting had been frank [1].", "What did the mediator say?", _MEDIATOR, False),
     ("The mediator said the first meeting had been frank [1].", "What did the mediator say?",
@@ -57,11 +67,6 @@ def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, ques
     from qa.near_misses import unstated_premise
 
     assert unstated_premise(answer, question, cited) is unstated
-
-
-_PORT = ("The transport ministry has appointed a mediator, retired judge Anselm Roth. Union secretary "
-         "Marta Keller said the walkout would last. The labour minister, Piet Olsen, replied. Keller, a "
-         "former crane operator, has led the union since 2019.")
 
 
 @pytest.mark.parametrize("answer, question, unattested", [
