@@ -22,6 +22,7 @@ from qa.indexing import IndexReport, Progress, apply_documents, remove_document,
 from qa.near_misses import (
     answers_someone_else,
     name_added,
+    names_the_subject,
     role_unattested,
     swapped_subject,
     unstated_premise,
@@ -33,6 +34,7 @@ from qa.slots import asked_slot, fills
 from qa.store import IndexStore
 from qa.types import Answer, Citation, Passage
 from qa.verification import (
+    KIND_WANTED,
     adds_information,
     answers_the_kind,
     asked_kind,
@@ -114,24 +116,34 @@ class Assistant:
         yield self._finish(question, raw, prompt.passages, timings, started)
 
     def _nudge(self, question: str, raw: str, passages: Sequence[Passage]) -> str | None:
-        """A second request when the answer names a person where a job was asked (or gives
-        no time for "when", no amount for "how many"): the small model often stops at
-        the first hop of "the job of the official who...". Also when it leaves out the
-        words a passage puts where the question's preposition points ("action against
-        ___"). The retry is checked like any answer; without it, a dodge is refused."""
+        """A second request when the answer dodges what was asked: no time for "when", no
+        amount for "how many", a person where a job was asked (the small model often
+        stops at the first hop of "the job of the official who..."). Also when it leaves
+        out the words a passage puts where the question's preposition points ("action
+        against ___"), or names the question's own person ("With whom did the finance
+        minister meet?" -> the minister). The retry is checked like any answer."""
         if is_refusal(raw):
             return None
         kind = asked_kind(question)
-        if kind is None or answers_the_kind(raw, question):
-            slot = asked_slot(question, [p.text for p in passages])
-            if slot is None or fills(strip_markers(raw), slot):
-                return None
+        if kind is not None and not answers_the_kind(raw, question):
+            name = name_added(raw, question) if kind == "role" else None
+            if name:  # the second hop as its own question: "What is Sergei Lavrov's job?"
+                return self.templates.nudge_role.format(name=name)
+            return self.templates.nudge.format(kind=KIND_WANTED[kind])
+        slot = asked_slot(question, [p.text for p in passages])
+        if slot is not None and not fills(strip_markers(raw), slot):
             return self.templates.nudge_slot.format(number=slot.passage, phrase=slot.phrase)
-        name = name_added(raw, question) if kind == "role" else None
-        if name:  # the second hop as its own question: "What is Sergei Lavrov's job?"
-            return self.templates.nudge_role.format(name=name)
-        wanted = {"time": "a time or date", "amount": "a number or amount", "role": "a job or title"}[kind]
-        return self.templates.nudge.format(kind=wanted)
+        subject = names_the_subject(raw, question, self._documents_text(passages))
+        if subject is not None:
+            return self.templates.nudge_subject.format(name=subject)
+        return None
+
+    def _documents_text(self, passages: Sequence[Passage]) -> str:
+        """The whole documents the passages come from, each once: titles set beside a
+        name may sit outside the sentences the prompt kept."""
+        documents = self.store.documents
+        return " ".join(dict.fromkeys(
+            documents[p.doc_id].text if p.doc_id in documents else p.text for p in passages))
 
     def prepare(self, question: str, history: Sequence[Turn] = ()
                 ) -> tuple[str, list[Passage], Prompt | None, dict[str, float]]:
@@ -189,15 +201,14 @@ class Assistant:
         for a role they never give that person, or the asked deed of another doer
         ("How much has Russia pledged?" -> "Brussels has pledged...")."""
         evidence = " ".join(p.text for p in passages)
-        documents = self.store.documents
         cited = [passages[c.number - 1] for c in citations]
-        cited_documents = " ".join(dict.fromkeys(  # each document once, however often cited
-            documents[p.doc_id].text if p.doc_id in documents else p.text for p in cited))
+        cited_documents = self._documents_text(cited)
         cited_text = " ".join(p.text for p in cited)
         near_miss = (swapped_subject(text, cited_text)
                      or unstated_premise(text, question, cited_text, cited_documents)
                      or role_unattested(text, question, cited_documents)
-                     or answers_someone_else(text, question, cited_documents))
+                     or answers_someone_else(text, question, cited_documents)
+                     or names_the_subject(text, question, cited_documents) is not None)
         return (support >= self.settings.min_support and adds_information(text, question)
                 and answers_the_kind(text, question) and not invented_numbers(text, evidence)
                 and mentions_any_name(question, cited_documents) and not near_miss)

@@ -120,6 +120,9 @@ _ASKS_WHO_HOLDS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the\s+)?(?P<ro
                              re.IGNORECASE)
 
 
+_ROLE_OWNER = re.compile(rf"\b(?:of|at|for)\s+(?:the\s+)?((?:{_CAPITALISED}\s*)+)")
+
+
 def role_unattested(answer: str, question: str, documents_text: str) -> bool:
     """True for "Who is the transport minister?" answered with a name the documents
     never describe with any of those words ("retired judge Anselm Roth", whom the
@@ -128,8 +131,11 @@ def role_unattested(answer: str, question: str, documents_text: str) -> bool:
     asked = _ASKS_WHO_HOLDS.match(question)
     if asked is None or _PAST.match(asked.group("role").split()[0].lower()):
         return False  # "Who was appointed to mediate?" asks about a deed, not a role
+    role = asked.group("role")
+    owner = _ROLE_OWNER.search(role)  # "chief executive of Hanul Energy": Harrowgate's will not do
+    wanted = [role] if owner is None else [role, owner.group(1)]
     names = names_added(answer, question)
-    return bool(names) and not any(_refers_to(asked.group("role"), name, documents_text) for name in names)
+    return bool(names) and not any(all(_refers_to(w, name, documents_text) for w in wanted) for name in names)
 
 
 def answers_someone_else(answer: str, question: str, documents_text: str) -> bool:
@@ -209,3 +215,50 @@ def names_added(answer: str, question: str) -> list[str]:
         if name and any(w.lower() not in asked for w in name):
             names.append(" ".join(name))
     return names
+
+
+_ASKED_OF = re.compile(  # "With whom did [the finance minister] meet on the eve...?"
+    rf"^\s*(?:(?:{_HEAD_END_TEXT.replace(' ', '|')})\s+)?(?:who|whom|which|what)(?:\s+\w+)?\s+"
+    r"(?:did|does|do)\s+(?P<subject>(?:the\s+)?[\w’'-]+(?:\s+[\w’'-]+){0,3})",
+    re.IGNORECASE)
+_TITLE_WORDS = 4  # "Finance minister Jonas Petrov", "Norvale's trade minister, Helena Varga"
+_TITLE_ENDS = frozenset({*_HEAD_ENDS, "and", "but", "or", "said", "says"})
+
+
+def names_the_subject(answer: str, question: str, documents_text: str) -> str | None:
+    """The name, when the answer names only the person an object question ("...did X
+    meet?", not "Who has pledged?") describes as its subject: "With whom did the
+    finance minister meet?" -> "Jonas Petrov", whom the documents call "Finance
+    minister Jonas Petrov". The small model answers with the question's own person
+    instead of the one it asks for. Only titles set right beside the name count, so
+    "Petrov, who met Marsh" does not make Marsh the minister."""
+    asked = _ASKED_OF.match(question)
+    names = names_added(answer, question)
+    if asked is None or not names:
+        return None
+    subject = terms(asked.group("subject"))
+    if len(subject) < 2:
+        return None
+    titled = all(len(subject & _title_words(name, documents_text)) >= 2 for name in names)
+    return names[0] if titled else None
+
+
+def _until_clause(words: list[str]) -> list[str]:
+    kept = []
+    for word in words[:_TITLE_WORDS]:
+        if word.lower() in _TITLE_ENDS:
+            break
+        kept.append(word)
+    return kept
+
+
+def _title_words(name: str, text: str) -> set[str]:
+    """Terms of the words on either side of each mention of the surname, up to a
+    clause or a preposition ("Helena Varga, and ..." stops at "and"; "authorities in
+    Ankara" gives Ankara no title)."""
+    found: set[str] = set()
+    for mention in re.finditer(rf"\b{re.escape(name.split()[-1])}\b", text):
+        before = re.findall(r"[\w’'-]+", text[:mention.start()])[::-1]
+        after = re.findall(r"[\w’'-]+", text[mention.end():])
+        found |= terms(" ".join(_until_clause(before) + _until_clause(after)))
+    return found

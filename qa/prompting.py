@@ -29,6 +29,7 @@ class Templates:
     nudge: str  # asks again when an answer dodges the kind of thing asked (a time, a job...)
     nudge_role: str  # ... or names a person where their job was asked
     nudge_slot: str  # ... or leaves out what a passage puts where the question points
+    nudge_subject: str  # ... or names the question's own person
     examples: tuple[tuple[str, str], ...] = ()  # worked (user, assistant) turns
 
     @classmethod
@@ -45,6 +46,7 @@ def _load_templates(folder: Path) -> Templates:
                      passage=read("passage.txt"), refusal=read("refusal.txt"),
                      context=read("context.txt"), nudge=read("nudge.txt"),
                      nudge_role=read("nudge_role.txt"), nudge_slot=read("nudge_slot.txt"),
+                     nudge_subject=read("nudge_subject.txt"),
                      examples=_examples(folder / "examples.json"))
 
 

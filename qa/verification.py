@@ -148,7 +148,22 @@ def adds_information(answer: str, question: str) -> bool:
 _ASKS_WHEN = re.compile(
     rf"^\s*(when\s+{_AUXILIARY}\b|what (year|date|day|month|time)\b|(on |in )?which (year|date|day|month)\b)",
     re.IGNORECASE)
+_ASKS_MONTH = re.compile(r"^\s*((in|during) )?(which|what) month\b", re.IGNORECASE)
+_ASKS_YEAR = re.compile(r"^\s*((in|since) )?(which|what) year\b", re.IGNORECASE)
+_ASKS_SHARE = re.compile(
+    r"^\s*((by )?(what|which) (percentage|percent|share|proportion|fraction)\b"
+    r"|by how much\b|how many percent)",
+    re.IGNORECASE)
+_ASKS_SUM = re.compile(r"^\s*how much\b", re.IGNORECASE)  # money or stuff: counted, not "twice"
 _ASKS_AMOUNT = re.compile(r"^\s*how (many|much|long|old|far)\b", re.IGNORECASE)
+_MONTH_WORDS = re.compile(
+    r"\b(january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b", re.IGNORECASE)
+_YEAR_WORDS = re.compile(r"\b(1[0-9]|20)\d\d\b|\b(last|this|next|that) year\b", re.IGNORECASE)
+_SHARE_WORDS = re.compile(
+    r"\d|%|\b(percent|per cent|percentage points?|half|third|quarter|fifth|tenth|doubled?|tripled?)\b",
+    re.IGNORECASE)
+_SUM_WORDS = re.compile(rf"\d|\b({_NUMBER_WORDS}|half|double|nothing|none)\b", re.IGNORECASE)
 _TIME_WORDS = re.compile(
     r"\d|\b(january|february|march|april|may|june|july|august|september|october|november|december"
     r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
@@ -172,13 +187,19 @@ _ROLE_WORDS = re.compile(
     r"|official|representative|negotiator|mediator|lawyer|professor|analyst|correspondent|captain"
     r"|colonel|major|lieutenant|admiral|commissioner|inspector|owner|worker|operator|employee)s?\b",
     re.IGNORECASE)
-KINDS = {"time": (_ASKS_WHEN, _TIME_WORDS), "amount": (_ASKS_AMOUNT, _AMOUNT_WORDS),
+# The first that asks wins: "In which month...?" wants a month, not any time.
+KINDS = {"month": (_ASKS_MONTH, _MONTH_WORDS), "year": (_ASKS_YEAR, _YEAR_WORDS),
+         "share": (_ASKS_SHARE, _SHARE_WORDS), "sum": (_ASKS_SUM, _SUM_WORDS),
+         "time": (_ASKS_WHEN, _TIME_WORDS), "amount": (_ASKS_AMOUNT, _AMOUNT_WORDS),
          "role": (_ASKS_ROLE, _ROLE_WORDS)}
+KIND_WANTED = {"month": "a month", "year": "a year", "share": "a percentage or share",
+               "sum": "a number or amount", "time": "a time or date", "amount": "a number or amount",
+               "role": "a job or title"}  # how a nudge names what was asked
 
 
 def asked_kind(question: str) -> str | None:
-    """"time", "amount" or "role" when the question asks for one (when, how many,
-    what is the job of), else None."""
+    """The kind of thing the question asks for (a month, a year, a percentage, a sum,
+    a time, an amount, a job), else None."""
     return next((kind for kind, (asks, _) in KINDS.items() if asks.search(question)), None)
 
 

@@ -106,3 +106,24 @@ def test_an_answer_in_the_slot_is_kept(built_index, embedder, settings):
     fake = Scripted("Islamic State fighters [1].")
     answer = _assistant(built_index, embedder, settings, fake).ask(SLOT_QUESTION)
     assert len(fake.prompts) == 1 and not answer.abstained
+
+
+SUBJECT_QUESTION = "What does Russia’s foreign minister say has reached unprecedented levels?"
+
+
+def test_an_answer_naming_the_questions_own_person_is_asked_again(built_index, embedder, settings):
+    assistant = _assistant(built_index, embedder, settings, Scripted())
+    _, _, prompt, _ = assistant.prepare(SUBJECT_QUESTION)
+    number = next(i for i, p in enumerate(prompt.passages, 1) if "drug trafficking" in p.text)
+    fake = assistant.generator = Scripted("Sergei Lavrov [1].",
+                                          f"Drug trafficking from Afghanistan [{number}].")
+    answer = assistant.ask(SUBJECT_QUESTION)
+    assert len(fake.prompts) == 2
+    assert fake.prompts[1][-1]["content"].startswith("Sergei Lavrov is the person the question is about")
+    assert not answer.abstained and "Drug trafficking" in answer.text
+
+
+def test_naming_the_questions_own_person_twice_is_refused(built_index, embedder, settings):
+    fake = Scripted("Sergei Lavrov [1].", "Sergei Lavrov [1].")
+    answer = _assistant(built_index, embedder, settings, fake).ask(SUBJECT_QUESTION)
+    assert len(fake.prompts) == 2 and answer.abstained

@@ -134,6 +134,15 @@ def test_yes_no_questions(question, yes_no):
     ("Fifteen delegates [1].", "How many delegates attended?", True),
     ("The minister said sanctions stay [1].", "When asked about sanctions, what did the minister say?", True),
     ("The Taliban took power [1].", "When did the Taliban take power?", False),
+    # a month, a year, a percentage or a sum asked: any time or count will not do
+    ("In March 2021 [1].", "In which month did the update fail?", True),
+    ("2021 [1].", "In which month did the update fail?", False),
+    ("In 1987 [1].", "In which year were the embankments built?", True),
+    ("In the spring [1].", "What year were the embankments built?", False),
+    ("By 12% [1].", "By what percentage did shares fall?", True),
+    ("Shares fell sharply [1].", "By what percentage did shares fall?", False),
+    ("One billion euros [1].", "How much money has Brussels pledged?", True),
+    ("They asked for compensation twice [1].", "How much compensation did the farmers ask for?", False),
 ])
 def test_answer_kinds(answer, question, answers_it):
     from qa.verification import answers_the_kind

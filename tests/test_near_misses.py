@@ -89,6 +89,42 @@ def test_a_name_given_for_a_role_the_documents_never_give_them(answer, question,
     assert role_unattested(answer, question, _PORT) is unattested
 
 
+@pytest.mark.parametrize("question, unattested", [
+    ("Who is the chief executive of Hanul Energy?", True),  # Donovan runs Harrowgate, not Hanul
+    ("Who is the chief executive of Harrowgate?", False),
+    ("Who is the chief executive of the company?", False),  # no owner named: the role alone decides
+])
+def test_a_role_of_a_named_owner_needs_the_owner_beside_the_name(question, unattested):
+    from qa.near_misses import role_unattested
+
+    documents = ("Harrowgate's chief executive, Claire Donovan, flew to the capital. A Korean battery "
+                 "maker, Hanul Energy, has approached the government.")
+    assert role_unattested("Claire Donovan [2].", question, documents) is unattested
+
+
+_TALKS = ("Finance minister Jonas Petrov, who met Marsh on Wednesday evening, said the government would "
+          "act. The deal followed talks between Norvale's trade minister, Helena Varga, and Tessaria's "
+          "commerce secretary, Dmitri Aslan.")
+
+
+@pytest.mark.parametrize("answer, question, subject", [
+    # the near miss: the answer is the person the question describes
+    ("Jonas Petrov [2].", "With whom did the finance minister meet on Wednesday?", "Jonas Petrov"),
+    ("Helena Varga [1].", "With whom did Norvale's trade minister negotiate the deal?", "Helena Varga"),
+    # the other person; a title set beside someone else's name ("Petrov, who met Marsh") is not theirs
+    ("Marsh [2].", "With whom did the finance minister meet on Wednesday?", None),
+    ("Dmitri Aslan [1].", "With whom did Norvale's trade minister negotiate the deal?", None),
+    ("Helena Varga [1].", "Who did Tessaria's commerce secretary negotiate with?", None),
+    # undecided: no subject described, or the answer names someone else too
+    ("Jonas Petrov [2].", "Who is the finance minister?", None),
+    ("Jonas Petrov met Marsh [2].", "Who did the finance minister meet on Wednesday?", None),
+])
+def test_an_answer_naming_the_questions_own_person(answer, question, subject):
+    from qa.near_misses import names_the_subject
+
+    assert names_the_subject(answer, question, _TALKS) == subject
+
+
 @pytest.mark.parametrize("answer, question, someone_else", [
     # the near miss: the question's deed, done by another doer the documents also name
     ("Brussels has pledged one billion euros [1].", "How much aid has Russia pledged?", True),
