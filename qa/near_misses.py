@@ -61,6 +61,9 @@ met:meet sent:send paid:pay sold:sell bought:buy won:win lost:lose spoke:speak w
 fought:fight built:build spent:spend chose:choose struck:strike began:begin rose:rise fell:fall led:lead
 """  # not light verbs ("held talks" is "talks in Vellin"; "took", "made", "gave" say too little)
 _IRREGULAR = dict(pair.split(":") for pair in _IRREGULAR_TEXT.split())  # "met" is "meet" done
+_WISH_TEXT = "want wish hope plan intend need expect like prefer"
+# A wish is rarely stated in the question's word: "What did he want lenders to give?" where he "asked".
+_WISHES = frozenset(_WISH_TEXT.split())  # each its own stem
 _ACCORDING_TO = re.compile(rf"according to (?:the )?((?:{_CAPITALISED}\s+)*{_CAPITALISED})")
 _HEAD_END_TEXT = "after before of in at on from with by for to who which that whose"
 _HEAD_ENDS = frozenset(_HEAD_END_TEXT.split())
@@ -74,7 +77,7 @@ def unstated_premise(answer: str, question: str, cited_text: str, documents_text
     statement said"): the model filled a near-miss question with whatever was nearby.
     Undecided (False) when the answer does not restate the question's act."""
     tokens = strip_markers(answer).strip().split()
-    asked = {_act(w) for w in words(question)} - {None}
+    asked = {_act(w) for w in words(question)} - {None} - _WISHES
     for index, word in enumerate(tokens[1:], start=1):
         done = word.lower().strip(".,;:")
         act = _act(done)

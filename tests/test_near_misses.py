@@ -41,6 +41,10 @@ _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to
     ("The joint statement issued after the meeting said that an inclusive government would be on the "
      "agenda [1].", "What did the joint statement issued after the meeting say?", _STATEMENT, True),
     ("Keller said the first meeting had been frank [1].", "What did the mediator say?", _MEDIATOR, True),
+    # a wish in other words: "asked banks to offer" is what he wanted
+    ("The finance minister wanted lenders to offer payment holidays [1].",
+     "What relief did the finance minister want lenders to give?",
+     "Finance minister Jonas Petrov asked commercial banks to offer payment holidays.", False),
     # irregular verbs too: "met" is "meet" done, and nobody meets in the first passage
     ("Keller met the union [1].", "Who did Keller meet with?", _PORT, True),
     ("Keller spoke to the minister [1].", "Who did Keller speak to?", _PORT, True),
