@@ -61,6 +61,7 @@ met:meet sent:send paid:pay sold:sell bought:buy won:win lost:lose spoke:speak w
 fought:fight built:build spent:spend chose:choose struck:strike began:begin rose:rise fell:fall led:lead
 """  # not light verbs ("held talks" is "talks in Vellin"; "took", "made", "gave" say too little)
 _IRREGULAR = dict(pair.split(":") for pair in _IRREGULAR_TEXT.split())  # "met" is "meet" done
+_IRREGULAR_BASES = frozenset(_IRREGULAR.values())
 _WISH_TEXT = "want wish hope plan intend need expect like prefer"
 # A wish is rarely stated in the question's word: "What did he want lenders to give?" where he "asked".
 _WISHES = frozenset(_WISH_TEXT.split())  # each its own stem
@@ -94,6 +95,8 @@ def _act(word: str) -> str | None:
         return _SAYING
     if word in _IRREGULAR:
         return stem(_IRREGULAR[word])
+    if word in _IRREGULAR_BASES:  # "pay", "buy", "win": short, but acts all the same
+        return stem(word)
     return stem(word) if word.isalpha() and len(word) > 3 else None
 
 
@@ -129,7 +132,8 @@ _ROLE_OWNER = re.compile(rf"\b(?:of|at|for)\s+(?:the\s+)?((?:{_CAPITALISED}\s*)+
 def role_unattested(answer: str, question: str, documents_text: str) -> bool:
     """True for "Who is the transport minister?" answered with a name the documents
     never describe with any of those words ("retired judge Anselm Roth", whom the
-    transport ministry appointed): the model took the nearest name for the role.
+    transport ministry appointed): the model took the nearest name for the role. A
+    role with an owner ("chief executive of Hanul Energy") needs the owner there too.
     Undecided (False) for other questions or when the answer adds no name."""
     asked = _ASKS_WHO_HOLDS.match(question)
     if asked is None or _PAST.match(asked.group("role").split()[0].lower()):
@@ -226,6 +230,7 @@ _ASKED_OF = re.compile(  # "With whom did [the finance minister] meet on the eve
     re.IGNORECASE)
 _TITLE_WORDS = 4  # "Finance minister Jonas Petrov", "Norvale's trade minister, Helena Varga"
 _TITLE_ENDS = frozenset({*_HEAD_ENDS, "and", "but", "or", "said", "says"})
+_TITLE_TOKEN = re.compile(r"[\w-]+|[’']s\b|[.,;:!?]")  # "Norvale's" is "Norvale", "'s"
 
 
 def names_the_subject(answer: str, question: str, documents_text: str) -> str | None:
@@ -240,28 +245,33 @@ def names_the_subject(answer: str, question: str, documents_text: str) -> str | 
     if asked is None or not names:
         return None
     subject = terms(asked.group("subject"))
-    if len(subject) < 2:
+    said_more = terms(strip_markers(answer)) - terms(question) - terms(" ".join(names))
+    if len(subject) < 2 or said_more:  # "Petrov said the government would act" answers "what"
         return None
     titled = all(len(subject & _title_words(name, documents_text)) >= 2 for name in names)
     return names[0] if titled else None
 
 
-def _until_clause(words: list[str]) -> list[str]:
+def _until_clause(tokens: list[str]) -> list[str]:
     kept = []
-    for word in words[:_TITLE_WORDS]:
-        if word.lower() in _TITLE_ENDS:
+    for token in tokens[:_TITLE_WORDS]:
+        if token.lower() in _TITLE_ENDS or token in ".;:!?":
             break
-        kept.append(word)
+        kept.append(token)
     return kept
 
 
 def _title_words(name: str, text: str) -> set[str]:
-    """Terms of the words on either side of each mention of the surname, up to a
-    clause or a preposition ("Helena Varga, and ..." stops at "and"; "authorities in
-    Ankara" gives Ankara no title)."""
+    """Terms of the words before each mention of the surname ("Finance minister Jonas
+    Petrov"), or after it behind a comma ("Helena Varga, the trade minister"), within
+    the sentence and up to a clause or a preposition ("Marsh met the minister" gives
+    Marsh no title; nor does "authorities in Ankara")."""
+    tokens = _TITLE_TOKEN.findall(text)
+    surname = name.split()[-1]
     found: set[str] = set()
-    for mention in re.finditer(rf"\b{re.escape(name.split()[-1])}\b", text):
-        before = re.findall(r"[\w’'-]+", text[:mention.start()])[::-1]
-        after = re.findall(r"[\w’'-]+", text[mention.end():])
-        found |= terms(" ".join(_until_clause(before) + _until_clause(after)))
+    for at in (i for i, token in enumerate(tokens) if token == surname):
+        around = _until_clause(tokens[at - 1::-1] if at else [])
+        if tokens[at + 1: at + 2] == [","]:
+            around += _until_clause(tokens[at + 2:])
+        found |= terms(" ".join(t for t in around if t != ","))
     return found

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qa.chunking import sentence_spans
-from qa.verification import WH_WORD, stem, terms
+from qa.verification import WH_WORD, is_yes_no, stem, terms
 
 _PREPOSITION = "against|with|to|from|for|on|about|by|at|of|into|toward|towards|between|among"
-_ADJUNCT = "in|on|at|during|after|before|since|last|this|next"  # "...in Afghanistan?" may follow
+_ADJUNCT = "in|on|at|during|after|before|since"  # "...in Afghanistan?" may follow
 # "...want action against in Afghanistan?": a preposition left without its object
 _STRANDED = re.compile(
     rf"\b(?P<head>[A-Za-z]+)\s+(?P<prep>{_PREPOSITION})(?=\s*\?|\s*$|\s+(?:{_ADJUNCT})\b)", re.IGNORECASE)
@@ -41,6 +41,7 @@ class Slot:
     passage: int  # 1-based, as cited
     phrase: str  # "action against Islamic State fighters"
     filler: str  # "Islamic State fighters"
+    wanted: frozenset[str]  # the filler's terms the question does not hold: {"islam", "state", "fighter"}
 
 
 def asked_slot(question: str, passages: Sequence[str]) -> Slot | None:
@@ -59,14 +60,15 @@ def asked_slot(question: str, passages: Sequence[str]) -> Slot | None:
 
 
 def fills(answer: str, slot: Slot) -> bool:
-    """Whether the answer holds any content word of the slot's filler."""
-    return bool(terms(slot.filler) & terms(answer))
+    """Whether the answer holds any content word of the slot's filler that the
+    question does not already hold ("the air base" does not fill "Dunmore air base")."""
+    return bool(slot.wanted & terms(answer))
 
 
 def _anchors(question: str) -> set[tuple[str, str]]:
     """(stemmed word, preposition) pairs that must meet in a passage."""
-    if not WH_WORD.search(question):
-        return set()
+    if not WH_WORD.search(question) or is_yes_no(question):
+        return set()  # "Did he say which group...?" is answered yes or no
     fronted = _FRONTED.match(question)
     if fronted:
         rest = question[fronted.end():]
@@ -105,6 +107,8 @@ def _slot_in(sentence: str, anchors: set[tuple[str, str]], asked: set[str], numb
             continue
         filler = sentence[tokens[i + 2].start():tokens[end - 1].end()]
         anchor = stem(tokens[i].group(0).lower())
-        if terms(filler) - asked and shared - {anchor}:
-            return Slot(number, sentence[tokens[i].start():tokens[end - 1].end()], filler)
+        wanted = frozenset(terms(filler) - asked)
+        if wanted and shared - {anchor}:
+            phrase = sentence[tokens[i].start():tokens[end - 1].end()]
+            return Slot(number, " ".join(phrase.split()), " ".join(filler.split()), wanted)  # as prompted
     return None

@@ -151,21 +151,21 @@ _ASKS_WHEN = re.compile(
 _ASKS_MONTH = re.compile(r"^\s*((in|during) )?(which|what) month\b", re.IGNORECASE)
 _ASKS_YEAR = re.compile(r"^\s*((in|since) )?(which|what) year\b", re.IGNORECASE)
 _ASKS_SHARE = re.compile(
-    r"^\s*((by )?(what|which) (percentage|percent|share|proportion|fraction)\b"
-    r"|by how much\b|how many percent)",
+    r"^\s*((by )?(what|which) (percentage|percent|share|proportion|fraction)\b|how many percent)",
     re.IGNORECASE)
-_ASKS_SUM = re.compile(r"^\s*how much\b", re.IGNORECASE)  # money or stuff: counted, not "twice"
+# money or stuff: counted, not "twice" ("how much longer" and "how much time" ask for a time)
+_ASKS_SUM = re.compile(r"^\s*(by )?how much\b(?!\s+(longer|time|later|earlier|sooner)\b)", re.IGNORECASE)
 _ASKS_AMOUNT = re.compile(r"^\s*how (many|much|long|old|far)\b", re.IGNORECASE)
-_MONTH_WORDS = re.compile(
-    r"\b(january|february|march|april|may|june|july|august|september|october|november|december"
-    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b", re.IGNORECASE)
-_YEAR_WORDS = re.compile(r"\b(1[0-9]|20)\d\d\b|\b(last|this|next|that) year\b", re.IGNORECASE)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTH_WORDS = re.compile(rf"\b({_MONTHS})\b")  # lower-cased words: "may" is also a verb, let it be
+_YEAR_WORDS = re.compile(r"\b(1[0-9]|20)\d\d\b")
 _SHARE_WORDS = re.compile(
     r"\d|%|\b(percent|per cent|percentage points?|half|third|quarter|fifth|tenth|doubled?|tripled?)\b",
     re.IGNORECASE)
-_SUM_WORDS = re.compile(rf"\d|\b({_NUMBER_WORDS}|half|double|nothing|none)\b", re.IGNORECASE)
+_SUM_WORDS = re.compile(rf"\d|\b({_NUMBER_WORDS}|half|double|nothing|none|no|zero|several|few)\b",
+                        re.IGNORECASE)
 _TIME_WORDS = re.compile(
-    r"\d|\b(january|february|march|april|may|june|july|august|september|october|november|december"
+    rf"\d|\b({_MONTHS}"
     r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
     r"|morning|afternoon|evening|night|minutes?|hours?|days?|weeks?|months?|years?|decades?|century"
     r"|spring|summer|autumn|fall|winter|ago|since|until|once|soon|later|earlier|already|recent|recently"
@@ -181,7 +181,8 @@ _ASKS_ROLE = re.compile(
     r"^\s*what\s+((is|was|are|were)\s+the\s+(job|post|position|role|title|office|rank|occupation|profession)s?"
     r"\s+of|(job|post|position|role|title|office|rank|occupation|profession)\s+(does|did|do|is|was)\b)",
     re.IGNORECASE)
-_A_JOB = re.compile(r"\b(?:a|an)\s+(?:former\s+|retired\s+)?([a-z]+)")  # "a florist": jobs are an open class
+# "is a florist", ", a florist": jobs are an open class, named after a copula or a comma
+_A_JOB = re.compile(r"(?:\b(?:is|was|are|were|as)|,)\s+(?:a|an)\s+(?:former\s+|retired\s+)?([a-z]+)")
 _ROLE_WORDS = re.compile(
     r"\b(minister|president|secretary|chief|executive|director|head|leader|spokes(man|woman|person)"
     r"|ambassador|general|commander|chair(man|woman|person)?|governor|mayor|judge|officer|deputy|envoy"

@@ -146,8 +146,19 @@ def test_yes_no_questions(question, yes_no):
     # an occupation is an open class: "a florist" answers it, the name alone does not
     ("Hanna Ruiz is a florist [1].", "What is the occupation of the woman who heads the association?", True),
     ("Hanna Ruiz [1].", "What is the occupation of the woman who heads the association?", False),
+    ("Hanna Ruiz took a stand [1].", "What is the occupation of the woman who heads the association?", False),
+    # counted answers other than digits; "how much longer" asks for a time; "by how much" for a sum
+    ("A few more weeks [1].", "How much longer will the strike last?", True),
+    ("No aid [1].", "How much aid did Russia send?", True),
+    ("By two euros [1].", "By how much did the price rise?", True),
 ])
 def test_answer_kinds(answer, question, answers_it):
     from qa.verification import answers_the_kind
 
     assert answers_the_kind(answer, question) is answers_it
+
+
+def test_every_kind_has_the_words_a_nudge_asks_for():
+    from qa.verification import KIND_WANTED, KINDS
+
+    assert KIND_WANTED.keys() == KINDS.keys()

@@ -122,11 +122,36 @@ _TALKS = ("Finance minister Jonas Petrov, who met Marsh on Wednesday evening, sa
     # undecided: no subject described, or the answer names someone else too
     ("Jonas Petrov [2].", "Who is the finance minister?", None),
     ("Jonas Petrov met Marsh [2].", "Who did the finance minister meet on Wednesday?", None),
+    # an answer that says more than the name answers "what", with the name as its speaker
+    ("Finance minister Jonas Petrov said the government would act [2].",
+     "What did the finance minister say?", None),
 ])
 def test_an_answer_naming_the_questions_own_person(answer, question, subject):
     from qa.near_misses import names_the_subject
 
     assert names_the_subject(answer, question, _TALKS) == subject
+
+
+@pytest.mark.parametrize("answer, question, documents", [
+    # a title is read within the sentence: "Marsh met the finance minister" makes her no minister
+    ("Governor Marsh [1].", "With whom did the finance minister meet?",
+     "Governor Marsh met the finance minister. Marsh said it went well."),
+    # an owner is no title: "Harrowgate's chief executive, Claire Donovan"
+    ("Harrowgate [1].", "Which company does the chief executive run?",
+     "Harrowgate's chief executive, Claire Donovan, flew to the capital."),
+])
+def test_titles_are_read_beside_the_name_only(answer, question, documents):
+    from qa.near_misses import names_the_subject
+
+    assert names_the_subject(answer, question, documents) is None
+
+
+def test_short_irregular_verbs_are_acts_too():
+    from qa.near_misses import unstated_premise
+
+    # "pay" has three letters, yet "Russia paid" restates the act nobody states of Russia
+    assert unstated_premise("Russia paid one billion euros [1].", "How much did Russia pay?",
+                            "Brussels paid one billion euros.")
 
 
 @pytest.mark.parametrize("answer, question, someone_else", [

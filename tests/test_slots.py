@@ -32,6 +32,8 @@ def test_the_words_after_the_question_phrase_are_the_slot(question, passages, nu
     ("Who leads the Taliban delegation?", [HANAFI]),  # no preposition left without its object
     ("Is Russia hosting the Taliban?", [RUSSIA]),  # not a wh-question
     ("Which group does Russia want action against?", [HANAFI]),  # the phrase is not in the passages
+    ("Did Putin say which group Russia wants action against?", [RUSSIA]),  # answered yes or no
+    ("Who is the head of this delegation?", ["Hanafi is the head of the Taliban delegation."]),
     # "on" belongs to "host", not to "Moscow", the object of "in"; names never hold the slot
     ("On which day of the week will Russia host the Taliban in Moscow?",
      ["Moscow has welcomed their representatives in Moscow on multiple occasions."]),
@@ -51,3 +53,10 @@ def test_an_answer_fills_the_slot_with_any_of_its_words():
     slot = asked_slot("Which extremist group does Russia want action against?", [RUSSIA])
     assert fills("Islamic State [1].", slot) and fills("IS fighters, who massed in Afghanistan.", slot)
     assert not fills("The Taliban [1].", slot)
+
+
+def test_words_the_question_holds_do_not_fill_the_slot():
+    slot = asked_slot("Which air base will the helicopters fly from?",
+                      ["The minister said the helicopters will fly from Dunmore air base."])
+    assert slot is not None and slot.filler == "Dunmore air base"
+    assert not fills("From the air base [1].", slot) and fills("From Dunmore [1].", slot)
