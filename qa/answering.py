@@ -34,7 +34,7 @@ from qa.slots import asked_slot, fills
 from qa.store import IndexStore
 from qa.types import Answer, Citation, Passage
 from qa.verification import (
-    KIND_WANTED,
+    KINDS,
     adds_information,
     answers_the_kind,
     asked_kind,
@@ -129,7 +129,7 @@ class Assistant:
             name = name_added(raw, question) if kind == "role" else None
             if name:  # the second hop as its own question: "What is Sergei Lavrov's job?"
                 return self.templates.nudge_role.format(name=name)
-            return self.templates.nudge.format(kind=KIND_WANTED[kind])
+            return self.templates.nudge.format(kind=KINDS[kind].wanted)
         slot = asked_slot(question, [p.text for p in passages])
         if slot is not None and not fills(strip_markers(raw), slot):
             return self.templates.nudge_slot.format(number=slot.passage, phrase=slot.phrase)

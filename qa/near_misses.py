@@ -124,8 +124,6 @@ def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_t
 
 _ASKS_WHO_HOLDS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the\s+)?(?P<role>[^?]+?)\s*\??\s*$",
                              re.IGNORECASE)
-
-
 _ROLE_OWNER = re.compile(rf"\b(?:of|at|for)\s+(?:the\s+)?((?:{_CAPITALISED}\s*)+)")
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from qa.chunking import sentence_spans
 from qa.types import Passage
@@ -190,20 +191,25 @@ _ROLE_WORDS = re.compile(
     r"|official|representative|negotiator|mediator|lawyer|professor|analyst|correspondent|captain"
     r"|colonel|major|lieutenant|admiral|commissioner|inspector|owner|worker|operator|employee)s?\b",
     re.IGNORECASE)
+class Kind(NamedTuple):
+    asks: re.Pattern[str]  # the question asks for this kind
+    words: re.Pattern[str]  # an answer of this kind has one of these
+    wanted: str  # how a second request names it
+
+
 # The first that asks wins: "In which month...?" wants a month, not any time.
-KINDS = {"month": (_ASKS_MONTH, _MONTH_WORDS), "year": (_ASKS_YEAR, _YEAR_WORDS),
-         "share": (_ASKS_SHARE, _SHARE_WORDS), "sum": (_ASKS_SUM, _SUM_WORDS),
-         "time": (_ASKS_WHEN, _TIME_WORDS), "amount": (_ASKS_AMOUNT, _AMOUNT_WORDS),
-         "role": (_ASKS_ROLE, _ROLE_WORDS)}
-KIND_WANTED = {"month": "a month", "year": "a year", "share": "a percentage or share",
-               "sum": "a number or amount", "time": "a time or date", "amount": "a number or amount",
-               "role": "a job or title"}  # how a nudge names what was asked
+KINDS = {"month": Kind(_ASKS_MONTH, _MONTH_WORDS, "a month"), "year": Kind(_ASKS_YEAR, _YEAR_WORDS, "a year"),
+         "share": Kind(_ASKS_SHARE, _SHARE_WORDS, "a percentage or share"),
+         "sum": Kind(_ASKS_SUM, _SUM_WORDS, "a number or amount"),
+         "time": Kind(_ASKS_WHEN, _TIME_WORDS, "a time or date"),
+         "amount": Kind(_ASKS_AMOUNT, _AMOUNT_WORDS, "a number or amount"),
+         "role": Kind(_ASKS_ROLE, _ROLE_WORDS, "a job or title")}
 
 
 def asked_kind(question: str) -> str | None:
     """The kind of thing the question asks for (a month, a year, a percentage, a sum,
     a time, an amount, a job), else None."""
-    return next((kind for kind, (asks, _) in KINDS.items() if asks.search(question)), None)
+    return next((name for name, kind in KINDS.items() if kind.asks.search(question)), None)
 
 
 def answers_the_kind(answer: str, question: str) -> bool:
@@ -218,7 +224,7 @@ def answers_the_kind(answer: str, question: str) -> bool:
     new = " ".join(w for w in words(_MARKERS.sub(" ", answer)) if w not in asked)
     if kind == "role" and any(job not in asked for job in _A_JOB.findall(answer.lower())):
         return True
-    return bool(KINDS[kind][1].search(new))
+    return bool(KINDS[kind].words.search(new))
 
 
 def invented_numbers(answer: str, passages_text: str) -> set[str]:

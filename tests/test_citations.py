@@ -156,9 +156,3 @@ def test_answer_kinds(answer, question, answers_it):
     from qa.verification import answers_the_kind
 
     assert answers_the_kind(answer, question) is answers_it
-
-
-def test_every_kind_has_the_words_a_nudge_asks_for():
-    from qa.verification import KIND_WANTED, KINDS
-
-    assert KIND_WANTED.keys() == KINDS.keys()
