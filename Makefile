@@ -34,7 +34,7 @@ LLAMA_WHEELS := $(WHEELHOUSE)/llama-$(LLAMA_VERSION)-$(LLAMA_KEY)
 .PHONY: run test serve index lint doctor rebuild-llama llama-wheel eval eval-seed eval-heldout eval-probe eval-blind eval-fresh eval-boolq bench clean-index browser
 
 run: $(VENV)/.installed index
-	$(BIN)/qa doctor --index index --quiet
+	$(BIN)/qa doctor --index index
 	$(BIN)/qa serve
 
 test: $(VENV)/.installed $(VENV)/.test-installed browser
@@ -108,6 +108,7 @@ llama-wheel: | $(PY)
 		rm -rf $(LLAMA_WHEELS).tmp && mkdir -p $(LLAMA_WHEELS).tmp && \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-cache-dir --no-deps \
 			--no-binary llama-cpp-python -w $(LLAMA_WHEELS).tmp llama-cpp-python==$(LLAMA_VERSION) && \
+		printf '%s\n' "$(LLAMA_ISA) $(LLAMA_CMAKE_ARGS)" > $(LLAMA_WHEELS).tmp/flags.txt && \
 		rm -rf $(LLAMA_WHEELS) && mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); \
 	fi
 

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth", help="user:password required to open the page (or QA_AUTH)")
     serve.add_argument("--docs", help="index these files first (incrementally)")
 
+    _command(commands, "doctor", cmd_doctor,
+             "check that this machine can run briefing QA (versions, build, models, index)")
+
     evaluate = _command(commands, "eval", cmd_eval, "score the system on a question set")
     evaluate.add_argument("questions", help="JSONL question set")
     evaluate.add_argument("--docs", help="index these documents (into a scratch index unless --index)")
@@ -138,6 +141,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     serve(settings_from(args), docs=getattr(args, "docs", None))
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from qa.doctor import format_table, run_checks, verdict
+
+    settings = settings_from(args)
+    index_dir = settings.index_dir if args.index_dir or settings.index_dir.exists() else None
+    findings = run_checks(settings, index_dir)
+    print(format_table(findings))
+    code, line = verdict(findings)
+    print(line, file=sys.stderr if code else sys.stdout)
+    return code
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -68,7 +68,7 @@ class Generator:
         from llama_cpp import Llama
 
         try:
-            with contextlib.redirect_stderr(io.StringIO()):
+            with contextlib.redirect_stderr(io.StringIO()), _without_amx_buffers_if_built_with_amx():
                 return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                              n_threads_batch=self.n_threads, n_batch=512, verbose=False)
         except (ValueError, RuntimeError, OSError) as error:
@@ -76,3 +76,52 @@ class Generator:
                 f"Cannot load the generator model {path}: the file is corrupt or not a "
                 f"llama.cpp model ({error}). Point QA_GENERATOR_PATH at a valid .gguf file."
             ) from error
+
+
+def llama_system_info() -> str:
+    """The CPU features the loaded llama.cpp library was compiled for."""
+    import llama_cpp
+
+    return llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+
+
+def built_with_amx(system_info: str | None = None) -> bool:
+    info = llama_system_info() if system_info is None else system_info
+    return any(f"{name} = 1" in info for name in ("AMX_INT8", "AMX_BF16", "AMX_TILE"))
+
+
+def cpu_features(system_info: str) -> str:
+    """The instruction sets switched on, out of llama.cpp's system-info line."""
+    parts = [part.strip() for part in system_info.replace("|", "\n").splitlines()]
+    names = [part.split("=")[0].split(":")[-1].strip() for part in parts if part.endswith("= 1")]
+    isa = [n for n in names if n.startswith(("AVX", "AMX", "FMA", "F16C", "SSE", "SSSE", "BMI"))]
+    return " ".join(isa) or "none listed"
+
+
+@contextlib.contextmanager
+def _without_amx_buffers_if_built_with_amx() -> Iterator[None]:
+    """Guard for a llama.cpp wheel built natively on an Intel Xeon (not by ``make``).
+
+    Its AMX kernels segfault on the first generation (llama.cpp issue 20824);
+    they only run through the extra (repacked) weight buffers, so a model
+    loaded with ``use_extra_bufts=False`` never reaches them. ``Llama()`` does
+    not expose that model parameter, so its default is changed for this one
+    load. The portable build has no AMX and loads untouched.
+    """
+    if not built_with_amx():
+        yield
+        return
+    import llama_cpp.llama as llama_module
+
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def params_without_extra_buffers() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = params_without_extra_buffers
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent  # data files (prompts/) ship inside the package
 
 
 def _default_cache_dir() -> Path:
@@ -23,7 +23,7 @@ def _default_threads() -> int:
 class Settings:
     index_dir: Path = Path("index")
     cache_dir: Path = _default_cache_dir()
-    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    prompts_dir: Path = PACKAGE_DIR / "prompts"
     # Models: a path overrides the packaged default (see shared MODELS.md).
     generator_path: str | None = None
     embedder_path: str | None = None

@@ -23,6 +23,20 @@ SEEDS = ROOT / "seeds"
 SEED_FILE = next(SEEDS.glob("*.txt"))
 
 
+# Set by tests/test_smoke.py when `qa ask` dies of a signal in native code.
+NATIVE_CRASH: str | None = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The child-process smoke test runs first (see tests/test_smoke.py)."""
+    items.sort(key=lambda item: item.path.name != "test_smoke.py")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if NATIVE_CRASH and item.path.name != "test_smoke.py":
+        pytest.skip(f"skipped: {NATIVE_CRASH}")
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The default embedder (ONNX int8 unless QA_EMBED_BACKEND says otherwise)."""
