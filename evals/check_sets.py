@@ -1,0 +1,130 @@
+"""Check the hand-written eval sets (news25, memos25, mixed25, convo25).
+
+Usage: python evals/check_sets.py [set folder ...]
+
+For each set: every JSONL line parses and has the project format; ids are unique;
+types are known; an answerable's answers each occur verbatim in its document and its
+source is a verbatim sentence of that document containing at least one answer; an
+unanswerable's source names a file in docs/; at least a quarter are unanswerable.
+PDF text is checked against <set>/pdf_text/<stem>.txt (the text the PDF was made
+from) and, when pypdf is installed, against the text extracted from the PDF itself.
+"""
+import json, pathlib, re, sys
+
+ROOT = pathlib.Path(__file__).resolve().parent
+TYPES = {"name", "role", "number", "date", "place", "reason", "two-hop", "paraphrase", "none"}
+DEFAULT = ["news25", "memos25", "mixed25", "convo25"]
+
+
+def norm(s):
+    return " ".join(s.split())
+
+
+def load_texts(folder):
+    texts = {}
+    for p in sorted((folder / "docs").iterdir()):
+        if p.suffix in (".txt", ".md"):
+            texts[p.name] = [norm(p.read_text())]
+        elif p.suffix == ".pdf":
+            src = folder / "pdf_text" / (p.stem + ".txt")
+            versions = [norm(src.read_text())] if src.exists() else []
+            try:
+                import pypdf
+                versions.append(norm(" ".join(pg.extract_text() for pg in pypdf.PdfReader(p).pages)))
+            except ImportError:
+                pass
+            texts[p.name] = versions
+    return texts
+
+
+def check_item(item, texts, where, errors):
+    src = item.get("source", "")
+    if item.get("unanswerable"):
+        if item.get("answers") != []:
+            errors.append(f"{where}: unanswerable with answers")
+        if src not in texts:
+            errors.append(f"{where}: unanswerable source {src!r} is not a doc file")
+        return
+    ans = item.get("answers") or []
+    if not ans or not all(isinstance(a, str) and a for a in ans):
+        errors.append(f"{where}: answers missing"); return
+    docs = [d for d, vs in texts.items() if vs and all(norm(src) in v for v in vs)]
+    if not docs:
+        errors.append(f"{where}: source not verbatim in any doc: {src[:80]!r}"); return
+    doc = docs[0]
+    for a in ans:
+        if not all(norm(a) in v for v in texts[doc]):
+            errors.append(f"{where}: answer {a!r} not in {doc}")
+    if not any(norm(a) in norm(src) for a in ans):
+        errors.append(f"{where}: source holds none of the answers")
+
+
+def check_docs(folder, errors):
+    for p in sorted((folder / "docs").iterdir()):
+        if folder.name in ("news25", "convo25") and p.suffix == ".txt":
+            lines = p.read_text().split("\n")
+            if not re.match(r"^date \d{4}-\d{2}-\d{2} \S", lines[0]) or lines[1] != "":
+                errors.append(f"{p}: first line must be 'date YYYY-MM-DD Headline' then a blank line")
+        if folder.name == "news25":
+            n = len(p.read_text().split())
+            if not 500 <= n <= 1200:
+                errors.append(f"{p}: {n} words, want 500-1200")
+
+
+def check_set(folder):
+    errors, counts, ids = [], {}, set()
+    texts = load_texts(folder)
+    check_docs(folder, errors)
+    qfile, cfile = folder / "questions.jsonl", folder / "conversations.jsonl"
+    if qfile.exists():
+        for i, line in enumerate(qfile.read_text().splitlines(), 1):
+            item = json.loads(line)
+            where = f"{qfile.name}:{i} {item.get('id')}"
+            if item.get("id") in ids:
+                errors.append(f"{where}: duplicate id")
+            ids.add(item.get("id"))
+            typ = item.get("type")
+            if typ not in TYPES:
+                errors.append(f"{where}: bad type {typ!r}")
+            if (typ == "none") != bool(item.get("unanswerable")):
+                errors.append(f"{where}: type none iff unanswerable")
+            for k in ("id", "type", "question", "answers", "source"):
+                if k not in item:
+                    errors.append(f"{where}: missing {k}")
+            counts[typ] = counts.get(typ, 0) + 1
+            check_item(item, texts, where, errors)
+        total = sum(counts.values())
+        if total < 36 or counts.get("none", 0) * 4 < total:
+            errors.append(f"{folder.name}: {total} questions, {counts.get('none', 0)} unanswerable")
+    if cfile.exists():
+        for i, line in enumerate(cfile.read_text().splitlines(), 1):
+            conv = json.loads(line)
+            where = f"{cfile.name}:{i} {conv.get('id')}"
+            if conv.get("id") in ids:
+                errors.append(f"{where}: duplicate id")
+            ids.add(conv.get("id"))
+            turns = conv.get("turns", [])
+            if not 3 <= len(turns) <= 4:
+                errors.append(f"{where}: {len(turns)} turns")
+            for j, t in enumerate(turns, 1):
+                counts["turns"] = counts.get("turns", 0) + 1
+                if t.get("unanswerable"):
+                    counts["turns-none"] = counts.get("turns-none", 0) + 1
+                check_item(t, texts, f"{where} turn {j}", errors)
+        counts["conversations"] = i
+    return counts, errors
+
+
+def main(argv):
+    bad = 0
+    for name in argv or DEFAULT:
+        counts, errors = check_set(ROOT / name)
+        print(name, dict(sorted(counts.items())), "OK" if not errors else f"{len(errors)} errors")
+        for e in errors:
+            print("  ", e)
+        bad += len(errors)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
