@@ -9,7 +9,10 @@ unanswerable's source names a file in docs/; at least a quarter are unanswerable
 PDF text is checked against <set>/pdf_text/<stem>.txt (the text the PDF was made
 from) and, when pypdf is installed, against the text extracted from the PDF itself.
 """
-import json, pathlib, re, sys
+import json
+import pathlib
+import re
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent
 TYPES = {"name", "role", "number", "date", "place", "reason", "two-hop", "paraphrase", "none"}
@@ -47,10 +50,12 @@ def check_item(item, texts, where, errors):
         return
     ans = item.get("answers") or []
     if not ans or not all(isinstance(a, str) and a for a in ans):
-        errors.append(f"{where}: answers missing"); return
+        errors.append(f"{where}: answers missing")
+        return
     docs = [d for d, vs in texts.items() if vs and all(norm(src) in v for v in vs)]
     if not docs:
-        errors.append(f"{where}: source not verbatim in any doc: {src[:80]!r}"); return
+        errors.append(f"{where}: source not verbatim in any doc: {src[:80]!r}")
+        return
     doc = docs[0]
     for a in ans:
         if not all(norm(a) in v for v in texts[doc]):
