@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
 from qa.slots import asked_slot, fills
 from qa.store import IndexStore
-from qa.types import Answer, Citation, Passage
+from qa.types import CHECKING, RETRYING, Answer, Citation, Passage, Stage
 from qa.verification import (
     KINDS,
     adds_information,
@@ -85,18 +85,25 @@ class Assistant:
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
         return self.retriever.retrieve(self.check_question(question), k)
 
-    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = (),
+            documents: Collection[str] | None = None) -> Answer:
         answer = None
-        for piece in self.stream(question, history):
+        for piece in self.stream(question, history, documents=documents):
             if isinstance(piece, Answer):
                 answer = piece
         assert answer is not None
         return answer
 
-    def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
-        """Text pieces as they are generated, then the final ``Answer``."""
+    def stream(self, question: str, history: Sequence[Turn] = (), stages: bool = False,
+               documents: Collection[str] | None = None) -> Iterator[str | Stage | Answer]:
+        """Text pieces of the draft as they are generated, then the final ``Answer``.
+
+        With ``stages``, a ``Stage`` also says when the draft is complete and being
+        checked, and when the model is asked again: the pieces are a draft until the
+        ``Answer`` (checked, maybe re-cited or refused) arrives. ``documents`` limits the
+        question to those doc_ids."""
         started = time.perf_counter()
-        question, passages, prompt, timings = self.prepare(question, history)
+        question, passages, prompt, timings = self.prepare(question, history, documents)
         if prompt is None:
             yield self._refusal(question, passages, timings, started)
             return
@@ -108,8 +115,12 @@ class Assistant:
             yield piece
         timings["tokens"] = float(len(pieces))
         raw = "".join(pieces)
+        if stages:
+            yield Stage(CHECKING)
         nudge = self._nudge(question, raw, prompt.passages)
         if nudge is not None:  # one more turn in the cached conversation: ~0.5 s, and rare
+            if stages:
+                yield Stage(RETRYING)
             turn = [{"role": "assistant", "content": raw}, {"role": "user", "content": nudge}]
             retried = list(self.generator.stream_chat([*prompt.messages, *turn]))
             raw, timings["tokens"] = "".join(retried), timings["tokens"] + len(retried)
@@ -145,16 +156,18 @@ class Assistant:
         return " ".join(dict.fromkeys(
             documents[p.doc_id].text if p.doc_id in documents else p.text for p in passages))
 
-    def prepare(self, question: str, history: Sequence[Turn] = ()
+    def prepare(self, question: str, history: Sequence[Turn] = (),
+                only: Collection[str] | None = None
                 ) -> tuple[str, list[Passage], Prompt | None, dict[str, float]]:
         """(clean question, retrieved passages, prompt or None when nothing is
-        relevant, timings): everything before the model, for reuse by benchmarks."""
+        relevant, timings): everything before the model, for reuse by benchmarks.
+        ``only`` limits the passages to those doc_ids."""
         question = self.check_question(question)
         started = time.perf_counter()
         retriever = self.retriever  # one index throughout, even if an upload swaps it meanwhile
         documents = retriever.store.documents
         query = self.retrieval_query(question, history)
-        passages = retriever.retrieve(query, self.settings.candidates)
+        passages = self._retrieve_from(retriever, query, only)
         timings = {"retrieval": time.perf_counter() - started}
         relevant = [p for p in passages if p.score >= self.settings.min_relevance]
         relevant = merge_neighbours(relevant[: self.settings.top_k * 2], documents)
@@ -171,6 +184,16 @@ class Assistant:
                               self.generator.count_tokens, self.settings.prompt_token_budget,
                               context=context)
         return question, passages, prompt, timings
+
+    def _retrieve_from(self, retriever: Retriever, query: str, only: Collection[str] | None
+                       ) -> list[Passage]:
+        """The candidates for ``query``; limited to some documents, every chunk of those
+        is a candidate (ranked by the same fusion), so none is crowded out by others."""
+        if not only:
+            return retriever.retrieve(query, self.settings.candidates)
+        allowed = set(only)
+        ranked = retriever.retrieve(query, len(retriever.store))
+        return [p for p in ranked if p.doc_id in allowed][: self.settings.candidates]
 
     def warm_up(self) -> None:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,

@@ -2,14 +2,18 @@
 
 * The page is served before any model loads; a background thread then warms the
   embedder and the generator, so the first question does not pay for loading.
-* Each browser session keeps its own conversation in ``gr.State``; the server keeps
-  only a per-session counter of "New chat" presses (to stop abandoned answers), so
-  sessions cannot see each other's conversations.
+* Each browser keeps its own conversations in its own storage (``gr.BrowserState``,
+  see ``qa.app_chats``); the server keeps only a per-session counter of chats left
+  (to stop abandoned answers), so sessions cannot see each other's conversations.
 * Answers run one at a time on the one model: the chat event and the ``ask`` API
   share one concurrency group of size 1, so Gradio queues the rest and shows each
   waiting user their place. Indexing uploads is a separate group, so it never
   holds up answering (the assistant swaps in the new index when it is ready).
-* Errors a user can act on (``QAError``) are shown as messages, never tracebacks.
+* What is shown is what the system stands behind: the streamed text is labelled a
+  draft until its checks are done, and a retry or a refusal says so.
+* Problems with a question (empty, too long, one already being answered) are shown
+  next to the question box; errors while answering are shown as the reply; never a
+  traceback, and never an error badge over the conversation.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,43 +33,47 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from qa import app_chats  # noqa: E402
 from qa.answering import Assistant  # noqa: E402
+from qa.app_examples import example_questions  # noqa: E402
 from qa.app_render import (  # noqa: E402
+    RETRIED,
+    WITHDRAWN,
     render_answer,
+    render_draft,
     render_error,
-    render_partial,
     render_status,
     source_record,
 )
 from qa.app_uploads import Refusal, check_upload, is_upload, store_upload, uploads_dir  # noqa: E402
-from qa.documents import SUPPORTED_SUFFIXES  # noqa: E402
+from qa.app_viewer import Span, render_view  # noqa: E402
+from qa.citations import renumbered  # noqa: E402
 from qa.errors import QAError  # noqa: E402
 from qa.indexing import IndexReport  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer  # noqa: E402
+from qa.types import RETRYING, Answer, Stage  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-CSS_PATH = Path(__file__).with_name("app.css")
 GENERATE = "generate"  # concurrency group of everything that runs the generator
 INDEX = "index"  # concurrency group of everything that rewrites the index
-SEED_NAME = "russia-hosts-taliban-moscow-talks-2021-10-20.txt"
-SEED_EXAMPLES = [
-    "Who leads the Taliban delegation?",
-    "How many Islamic State fighters did Putin say had gathered in northern Afghanistan?",
-    "How much has Brussels pledged to avert a humanitarian crisis?",
-    "Will Russia officially recognise the Taliban government?",
-]
-PLACEHOLDER = ('<div class="qa-empty"><h3>Ask about the briefings</h3><p>Every answer cites its '
-               "sources: numbered passages underneath, with the supporting sentence highlighted. "
-               "Open a source to read it in context. Follow-up questions keep the conversation."
-               "</p><p>Not sure where to start? Try one of the examples below.</p></div>")
 QUEUED = "Queued: the model is answering another question; yours starts as soon as it is free."
 SEARCHING = "Searching the documents…"
+BUSY = "Wait for the current answer to finish (or start a new chat) before asking the next question."
+SORTS = ("Newest first", "Title")
 
 Messages = list[dict[str, Any]]
 Turns = list[list[str]]  # [question, answer text] of each finished exchange
-Pending = dict[str, Any] | None  # the question being answered, and in which chat of the session
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question accepted for answering: in which chat of the session, about which documents."""
+
+    question: str
+    chat: int  # the session's chat counter when it was asked
+    chat_id: str  # the stored conversation it belongs to
+    documents: tuple[str, ...] = ()  # doc_ids it is limited to; empty: all
 
 
 class ConfigError(QAError):
@@ -76,75 +87,125 @@ class ChatApp:
         self.assistant = assistant
         self.settings = settings
         self.uploads = uploads_dir(assistant.index_dir or settings.index_dir)
+        self.downloads = Path(tempfile.mkdtemp(prefix="qa-originals-"))
         self.max_bytes = settings.max_upload_mb * 2**20
         self.index_lock = threading.Lock()
         self.ready = threading.Event()
         self.warmup_error: str | None = None
         self._answering = 0
         self._count_lock = threading.Lock()
-        self._chats: dict[str, int] = {}  # session -> how many times "New chat" was pressed
+        self._chats: dict[str, int] = {}  # session -> how many chats it has left
+        self.browser_secret = app_chats.browser_secret(settings.cache_dir)
 
     # -- asking ------------------------------------------------------------------------
 
-    def start_turn(self, question: str, messages: Messages, pending: Pending,
-                   request: gr.Request | None = None) -> tuple[str, Messages, Pending]:
-        """Show the question at once, with a status line, while it waits for the model."""
-        if pending:
-            raise gr.Error("Wait for the current answer to finish (or start a new chat) before "
-                           "asking the next question.")
-        question = self._check(question)
+    def start_turn(self, question: str, messages: Messages, pending: Asked | None,
+                   documents: Sequence[str] | None = None, chat_id: str = "",
+                   request: gr.Request | None = None) -> tuple[Any, Any, Any, Asked | None, str]:
+        """Show the question at once, with a status line, while it waits for the model.
+
+        Returns (question box, chat, pending, asked, problem): a question that cannot be
+        asked keeps its text in the box, leaves the chat alone and says why beside it.
+        A pending question of a chat the user has since left does not block a new one.
+        """
+        chat = self._chat_number(request)
+        if pending is not None and pending.chat == chat:
+            return gr.skip(), gr.skip(), gr.skip(), None, BUSY
+        try:
+            question = self.assistant.check_question(question)
+        except QAError as error:
+            return gr.skip(), gr.skip(), gr.skip(), None, str(error)
         status = QUEUED if self.busy else SEARCHING
         messages = [*messages, _message("user", question), _message("assistant", render_status(status))]
-        return "", messages, {"question": question, "chat": self._chat_number(request)}
+        asked = Asked(question, chat, chat_id or app_chats.new_id(), tuple(documents or ()))
+        return "", messages, asked, asked, ""
 
-    def respond(self, pending: Pending, messages: Messages, turns: Turns,
-                request: gr.Request | None = None) -> Iterator[tuple[Any, Any, Any]]:
-        """Stream the answer into the last message, then replace it with answer + sources.
+    def start_example(self, example: Any, messages: Messages, pending: Asked | None,
+                      documents: Sequence[str] | None = None, chat_id: str = "",
+                      request: gr.Request | None = None) -> tuple[Any, Any, Any, Asked | None, str]:
+        """A clicked example question is asked at once."""
+        question = example[0] if isinstance(example, list | tuple) else str(example or "")
+        return self.start_turn(question, messages, pending, documents, chat_id, request)
 
-        Only the last update touches the conversation state. Once the user leaves this
-        chat with "New chat" the answer stops, and its last update changes nothing:
-        Gradio re-sends a generator's last update when it ends, so an update that
-        showed the answer would bring the abandoned chat back.
+    @staticmethod
+    def gate(asked: Asked | None) -> None:
+        """Stops the event chain of a question that was not asked (its reason is already
+        beside the box): a hidden error, so nothing covers the conversation."""
+        if asked is None:
+            raise gr.Error("not asked", visible=False, print_exception=False)
+
+    def respond(self, asked: Asked | None, messages: Messages, turns: Turns,
+                chats: Any = None, request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
+        """Stream the draft into the last message, then replace it with the checked answer.
+
+        Yields (chat, turns, pending, stored chats, past-chats list). Only the last update
+        touches the conversation state. Once the user leaves this chat ("New chat" or
+        another past chat) the answer stops, and its last update changes nothing: Gradio
+        re-sends a generator's last update when it ends, so an update that showed the
+        answer would bring the abandoned chat back.
         """
-        if not pending or pending["chat"] != self._chat_number(request):
+        if asked is None or asked.chat != self._chat_number(request):
             yield _NO_CHANGE
             return
-        question, chat = pending["question"], pending["chat"]
         earlier = list(messages[:-1])  # the placeholder reply is replaced as the answer grows
         shown = render_status(SEARCHING)
         answer: Answer | None = None
-        with self._answering_slot(), contextlib.closing(self._stream(question, turns)) as stream:
-            yield [*earlier, _message("assistant", shown)], gr.skip(), gr.skip()
+        with self._answering_slot(), contextlib.closing(self._stream(asked, turns)) as stream:
+            yield [*earlier, _message("assistant", shown)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
             for shown, final in stream:
-                if self._chat_number(request) != chat:
+                if self._chat_number(request) != asked.chat:
                     break  # closing the stream frees the model for the next user
                 answer = final or answer
-                yield [*earlier, _message("assistant", shown)], gr.skip(), gr.skip()
-        if self._chat_number(request) != chat:
+                yield [*earlier, _message("assistant", shown)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if self._chat_number(request) != asked.chat:
             yield _NO_CHANGE
             return
-        finished = [*turns, [question, answer.text]] if answer is not None else turns
-        yield [*earlier, _message("assistant", shown)], finished, None
+        finished = [*turns, [asked.question, answer.text]] if answer is not None else turns
+        messages = [*earlier, _message("assistant", shown)]
+        stored = app_chats.saved(chats, asked.chat_id, messages, finished)
+        yield messages, finished, None, stored, app_chats.choices(stored, asked.chat_id)
 
-    def new_chat(self, request: gr.Request | None = None) -> tuple[Messages, Turns, Pending]:
-        """Start over: empty chat and history; an answer still running stops updating."""
+    def new_chat(self, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Start over: empty chat and history; an answer still running stops updating.
+        (chat, turns, pending, chat id, past-chats list, problem line)"""
+        self._leave_chat(request)
+        return [], [], None, app_chats.new_id(), gr.Dropdown(value=None), ""
+
+    def open_chat(self, chat_id: str | None, chats: Any, current: str,
+                  request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Show a past conversation from the browser's storage (the one being answered is left)."""
+        chat = app_chats.find(chats, chat_id)
+        if chat is None or chat_id == current:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+        self._leave_chat(request)
+        return chat["messages"], chat["turns"], None, chat["id"], ""
+
+    def restore(self, chats: Any) -> tuple[Any, ...]:
+        """On page load: the latest stored conversation, and the list of past ones."""
+        latest = app_chats.latest(chats)
+        if latest is None:
+            return [], [], app_chats.new_id(), app_chats.choices(chats, None)
+        return latest["messages"], latest["turns"], latest["id"], app_chats.choices(chats, latest["id"])
+
+    def forget_session(self, request: gr.Request | None = None) -> None:
+        """The browser went away: an answer still running for it stops at its next word."""
+        self._leave_chat(request)
+
+    def _leave_chat(self, request: gr.Request | None) -> None:
         key = _session(request)
         with self._count_lock:
             self._chats[key] = self._chats.get(key, 0) + 1
-        return [], [], None
-
-    def forget_session(self, request: gr.Request | None = None) -> None:
-        """The browser went away: drop what was kept for it."""
-        self._chats.pop(_session(request), None)
 
     def _chat_number(self, request: gr.Request | None) -> int:
         return self._chats.get(_session(request), 0)
 
-    def ask(self, question: str, history: list[list[str]] | None = None) -> dict[str, Any]:
-        """Answer ``question`` (after earlier [question, answer] turns) with its sources as data."""
+    def ask(self, question: str, history: list[list[str]] | None = None,
+            documents: list[str] | None = None) -> dict[str, Any]:
+        """Answer ``question`` (after earlier [question, answer] turns), optionally only
+        from some documents (doc_ids), with its sources as data."""
         try:
             with self._answering_slot():
-                answer = self.assistant.ask(question, _turns(history or []))
+                answer = self.assistant.ask(question, _turns(history or []), documents=documents or None)
         except QAError as error:
             raise gr.Error(str(error)) from error
         return answer_record(answer)
@@ -153,21 +214,27 @@ class ChatApp:
     def busy(self) -> bool:
         return self._answering > 0
 
-    def _stream(self, question: str, turns: Turns) -> Iterator[tuple[str, Answer | None]]:
-        """(HTML to show, final answer or None) as the answer is generated."""
-        stream = self.assistant.stream(question, _turns(turns))
-        text = ""
+    def _stream(self, asked: Asked, turns: Turns) -> Iterator[tuple[str, Answer | None]]:
+        """(HTML to show, final answer or None) as the answer is drafted, checked, answered."""
+        stream = self.assistant.stream(asked.question, _turns(turns), stages=True,
+                                       documents=asked.documents or None)
+        text, retried = "", False
         try:
             for piece in stream:
                 if isinstance(piece, Answer):
-                    yield render_answer(piece, self.document_text), piece
+                    note = _note(piece, bool(text), retried)
+                    yield render_answer(piece, self.document_text, note), piece
                     return
+                if isinstance(piece, Stage):
+                    retried = retried or piece.name == RETRYING
+                    yield render_draft(text, piece.name), None
+                    continue
                 text += piece
-                yield render_partial(text), None
+                yield render_draft(text), None
         except QAError as error:
             yield render_error(str(error)), None
         except Exception:  # never a traceback in the page; the log has it
-            log.exception("answering %r failed", question)
+            log.exception("answering %r failed", asked.question)
             yield render_error("something went wrong on the server; its log has the details."), None
         finally:
             stream.close()  # releases the generator lock even if the user went away
@@ -182,12 +249,6 @@ class ChatApp:
             with self._count_lock:
                 self._answering -= 1
 
-    def _check(self, question: str) -> str:
-        try:
-            return self.assistant.check_question(question)
-        except QAError as error:
-            raise gr.Error(str(error)) from error
-
     def document_text(self, chunk_id: str) -> str | None:
         """The full text of the document a chunk belongs to, if it is still indexed."""
         store = self.assistant.store
@@ -195,6 +256,34 @@ class ChatApp:
             return store.documents[store.chunk(chunk_id).doc_id].text
         except KeyError:
             return None
+
+    # -- the source viewer -------------------------------------------------------------
+
+    def open_source(self, request: str) -> tuple[Any, str, str, Any]:
+        """The document a source card points at, as the page itself (viewer, title, page
+        HTML, original file to download). ``request`` is "chunk_id start end hs he"."""
+        try:
+            chunk_id, *numbers = request.split()
+            start, end, hs, he = map(int, numbers[:4])
+            store = self.assistant.store
+            document = store.documents[store.chunk(chunk_id).doc_id]
+        except (ValueError, KeyError):
+            return (gr.Column(visible=True), "### Source unavailable",
+                    "That document is no longer in the index.", gr.DownloadButton(visible=False))
+        view = render_view(document, Span(start, end, hs, he))
+        where = f" · page {document.page_at(hs)}" if document.page_at(hs) else ""
+        title = f"### {document.title}\n{document.date or 'undated'}{where} · {Path(document.source).name}"
+        return gr.Column(visible=True), title, view, self._original(document.source)
+
+    def _original(self, source: str) -> Any:
+        """The indexed file as a download (a copy, so only indexed files are ever served)."""
+        path = Path(source)
+        if not path.is_file():
+            return gr.DownloadButton(visible=False)
+        folder = Path(tempfile.mkdtemp(dir=self.downloads))
+        copy = folder / path.name
+        shutil.copyfile(path, copy)
+        return gr.DownloadButton(f"Download {path.name}", value=str(copy), visible=True)
 
     # -- documents ---------------------------------------------------------------------
 
@@ -204,20 +293,42 @@ class ChatApp:
                  "file": Path(d["source"]).name, "chunks": d["chunks"]}
                 for d in self.assistant.documents]
 
-    def documents_panel(self, message: str = "") -> tuple[Any, Any, Any]:
-        """(status message, table rows, removal choices) for the documents panel."""
-        rows, choices = self.documents_rows()
-        return message, rows, gr.Dropdown(choices=choices, value=None)
-
-    def documents_rows(self) -> tuple[list[list[Any]], list[tuple[str, str]]]:
-        """Table rows (title, date, chunks) and (label, doc_id) choices for removal."""
+    def documents_view(self, search: str = "", sort: str = SORTS[0],
+                       chosen: Sequence[str] | None = None) -> tuple[Any, Any, Any, Any]:
+        """(table rows, "ask only about" choices, removal choices, examples) for the panel,
+        filtered by ``search`` (title or file name) and sorted; chosen documents stay listed."""
         documents = self.list_documents()
-        rows = [[d["title"], d["date"] or "—", d["chunks"]] for d in documents]
-        return rows, [(f"{d['title']} ({d['file']})", d["doc_id"]) for d in documents]
+        known = {d["doc_id"] for d in documents}
+        chosen = [c for c in chosen or [] if c in known]
+        needle = (search or "").strip().lower()
+        shown = [d for d in documents
+                 if not needle or needle in d["title"].lower() or needle in d["file"].lower()]
+        if sort == "Title":
+            shown.sort(key=lambda d: d["title"].lower())
+        else:
+            shown.sort(key=lambda d: d["date"] or "", reverse=True)
+        listed = shown + [d for d in documents if d["doc_id"] in chosen and d not in shown]
+        rows = [[d["title"], d["date"] or "—", d["file"]] for d in shown]
+        labels = [(_label(d), d["doc_id"]) for d in listed]
+        return (rows, gr.CheckboxGroup(choices=labels, value=chosen),
+                gr.Dropdown(choices=labels, value=None), gr.Dataset(samples=self.example_samples()))
 
-    def upload(self, files: Sequence[str] | None,
-               progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, Any, None]:  # noqa: B008
-        """Check, store and index uploaded files; refused ones are named with the reason."""
+    def scope_note(self, chosen: Sequence[str] | None) -> str:
+        """What the next question will be asked about, above the question box."""
+        titles = {d["doc_id"]: d["title"] for d in self.list_documents()}
+        names = [titles[c] for c in chosen or [] if c in titles]
+        if not names:
+            return "Asking about all documents."
+        return f"Asking only about: {'; '.join(names)}."
+
+    def upload_started(self) -> str:
+        return "Checking the files…"
+
+    def upload(self, files: Sequence[str] | None, search: str = "", sort: str = SORTS[0],
+               chosen: Sequence[str] | None = None,
+               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        """Check, store and index uploaded files; refused ones are named with the reason.
+        (status, table, choices, removal choices, examples, cleared upload box)"""
         accepted: list[Path] = []
         refused: list[Refusal] = []
         for path in map(Path, files or []):
@@ -227,11 +338,9 @@ class ChatApp:
             else:
                 accepted.append(path)
         lines = [f"Refused {r}." for r in refused]
-        if refused:
-            gr.Warning(" ".join(lines))
         if accepted:
             lines.insert(0, self._index(accepted, progress))
-        return (*self.documents_panel("\n\n".join(lines)), None)
+        return ("\n\n".join(lines), *self.documents_view(search, sort, chosen), None)
 
     def _index(self, paths: list[Path], progress: gr.Progress) -> str:
         names = ", ".join(p.name for p in paths)
@@ -249,21 +358,41 @@ class ChatApp:
         except Exception:
             log.exception("indexing %s failed", names)
             return f"Could not index {names}: something went wrong on the server; its log has the details."
-        gr.Info(f"Indexed {names}; ask about it now.")
         return f"Indexed {names} ({result.summary()}). You can ask about it now."
 
-    def remove(self, doc_id: str | None) -> tuple[Any, Any, Any]:
-        """Drop a document from the index (and its stored file, if it was uploaded)."""
+    def confirm_remove(self, doc_id: str | None) -> tuple[Any, str, str]:
+        """(confirmation box, its question, status): removing asks first, and says whether
+        the uploaded file is deleted too."""
+        document = self.assistant.store.documents.get(doc_id or "")
+        if document is None:
+            return gr.Column(visible=False), "", "Choose a document to remove first."
+        what = f"Remove “{document.title}” ({Path(document.source).name}) from the index?"
+        if is_upload(document.source, self.uploads):
+            what += (" Its uploaded copy is deleted too (otherwise the next indexing of "
+                     "uploads would bring it back).")
+        else:
+            what += f" The file itself stays where it is ({document.source})."
+        return gr.Column(visible=True), what, ""
+
+    def remove(self, doc_id: str | None, search: str = "", sort: str = SORTS[0],
+               chosen: Sequence[str] | None = None) -> tuple[Any, ...]:
+        """Drop a document from the index, and its uploaded copy if it was uploaded (the
+        confirmation said so). (status, table, choices, removal choices, examples, box)"""
+        hide = gr.Column(visible=False)
         if not doc_id:
-            return self.documents_panel("Choose a document to remove first.")
+            return ("Choose a document to remove first.", *self.documents_view(search, sort, chosen), hide)
         with self.index_lock:
             document = self.assistant.store.documents.get(doc_id)
-            if document is None:
-                return self.documents_panel("That document is no longer in the index.")
-            self.assistant.remove_document(doc_id)
+            if document is not None:
+                self.assistant.remove_document(doc_id)
+        if document is None:
+            return ("That document is no longer in the index.",
+                    *self.documents_view(search, sort, chosen), hide)
+        message = f"Removed “{document.title}”."
         if is_upload(document.source, self.uploads):
             Path(document.source).unlink(missing_ok=True)
-        return self.documents_panel(f"Removed “{document.title}”.")
+            message = f"Removed “{document.title}” and deleted its uploaded copy."
+        return (message, *self.documents_view(search, sort, chosen), hide)
 
     # -- models ------------------------------------------------------------------------
 
@@ -296,104 +425,33 @@ class ChatApp:
         return text, gr.Timer(active=not self.ready.is_set())
 
     def examples(self) -> list[str]:
-        """Questions a first-time user can click; the seed briefing has its own."""
-        documents = self.list_documents()
-        if any(d["file"] == SEED_NAME for d in documents):
-            return SEED_EXAMPLES
-        return [f"What is “{d['title']}” about?" for d in documents[:3]]
+        """Questions a first-time user can click, drawn from the indexed documents."""
+        return example_questions(list(self.assistant.store.documents.values()))
+
+    def example_samples(self) -> list[list[str]]:
+        return [[q] for q in self.examples()]
 
 
-# -- the page ----------------------------------------------------------------------------
+def _note(answer: Answer, drafted: bool, retried: bool) -> str:
+    """How the answer came about, when the draft the user saw is not it."""
+    if answer.abstained and drafted:
+        return WITHDRAWN
+    return RETRIED if retried and not answer.abstained else ""
 
 
-def build_ui(app: ChatApp) -> gr.Blocks:
-    """The layout: chat (with examples) on the left, documents panel on the right."""
-    with gr.Blocks(title="Briefing QA", analytics_enabled=False) as demo:
-        turns = gr.State([])
-        pending = gr.State(None)
-        with gr.Row(elem_id="qa-header"):
-            gr.Markdown("## Briefing QA\nAnswers come only from the indexed briefings, "
-                        "with numbered sources you can open.", elem_id="qa-title")
-            model = gr.Markdown(app.model_status()[0], elem_id="qa-model-status")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=480):
-                chat = _chat_column(app)
-            with gr.Column(scale=2, min_width=320, elem_id="qa-docs"):
-                docs = _documents_column(app)
-        timer = gr.Timer(2.0, active=not app.ready.is_set())
-        _wire_chat(app, chat, turns, pending)
-        _wire_documents(app, docs)
-        quiet = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
-        timer.tick(app.model_status, outputs=[model, timer], **quiet)
-        demo.load(app.model_status, outputs=[model, timer], **quiet)
-        demo.load(app.documents_panel, outputs=docs[2:5], **quiet)
-        demo.unload(app.forget_session)
-        gr.api(app.ask, api_name="ask", concurrency_limit=1, concurrency_id=GENERATE)
-        gr.api(app.list_documents, api_name="documents", queue=False)
-    return demo
-
-
-def _chat_column(app: ChatApp) -> dict[str, Any]:
-    chatbot = gr.Chatbot(label="Conversation", show_label=False, elem_id="qa-chat", height="68vh",
-                         latex_delimiters=[], feedback_options=None, buttons=["copy"], layout="panel",
-                         placeholder=PLACEHOLDER)
-    with gr.Row(elem_id="qa-ask-row"):
-        question = gr.Textbox(show_label=False, placeholder="Ask about the briefings…", scale=8,
-                              container=False, autofocus=True, elem_id="qa-question")
-        ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
-        new = gr.Button("New chat", scale=1, min_width=140, elem_id="qa-new")
-    examples = app.examples()
-    if examples:
-        gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Try asking",
-                    elem_id="qa-examples")
-    return {"chatbot": chatbot, "question": question, "ask": ask, "new": new}
-
-
-def _documents_column(app: ChatApp) -> tuple[Any, ...]:
-    gr.Markdown("### Documents")
-    kinds = ", ".join(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
-    files = gr.File(label=f"Add documents ({kinds}; up to {app.settings.max_upload_mb} MB each)",
-                    file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), type="filepath",
-                    height=120, elem_id="qa-upload")
-    rows, choices = app.documents_rows()
-    status = gr.Markdown(elem_id="qa-doc-status")
-    table = gr.Dataframe(rows, headers=["Title", "Date", "Chunks"], interactive=False, wrap=True,
-                         column_widths=["64%", "22%", "14%"], elem_id="qa-doc-table", max_height=420)
-    choice = gr.Dropdown(label="Remove a document", choices=choices, value=None,
-                         elem_id="qa-remove-choice")
-    remove = gr.Button("Remove from the index", variant="stop", size="md", elem_id="qa-remove")
-    return files, remove, status, table, choice
-
-
-def _wire_chat(app: ChatApp, chat: dict[str, Any], turns: gr.State, pending: gr.State) -> None:
-    """Every chat update goes through the queue, so a session receives them in the order
-    the server made them: a "New chat" is never overtaken by a late piece of an answer."""
-    chatbot, question = chat["chatbot"], chat["question"]
-    for trigger in (question.submit, chat["ask"].click):
-        shown = trigger(app.start_turn, [question, chatbot, pending], [question, chatbot, pending],
-                        concurrency_limit=None, show_progress="hidden", api_visibility="private")
-        shown.success(app.respond, [pending, chatbot, turns], [chatbot, turns, pending],
-                      concurrency_limit=1, concurrency_id=GENERATE, show_progress="minimal",
-                      api_visibility="private")
-    chat["new"].click(app.new_chat, outputs=[chatbot, turns, pending], concurrency_limit=None,
-                      show_progress="hidden", api_visibility="private")
-
-
-def _wire_documents(app: ChatApp, docs: tuple[Any, ...]) -> None:
-    files, remove, status, table, choice = docs
-    files.upload(app.upload, [files], [status, table, choice, files], concurrency_limit=1,
-                 concurrency_id=INDEX, show_progress="full", api_visibility="private")
-    remove.click(app.remove, [choice], [status, table, choice], concurrency_limit=1,
-                 concurrency_id=INDEX, api_visibility="private")
+def _label(document: dict[str, Any]) -> str:
+    return f"{document['title']} ({document['date'] or document['file']})"
 
 
 # -- data for the API ----------------------------------------------------------------------
 
 
 def answer_record(answer: Answer) -> dict[str, Any]:
-    """An answer as JSON-ready data: text with [n] markers and the sources they name."""
-    return {"question": answer.question, "answer": answer.text, "abstained": answer.abstained,
-            "sources": [source_record(c) for c in answer.citations],
+    """An answer as JSON-ready data: text with [n] markers and the sources they name,
+    numbered from 1 as the page shows them."""
+    text, citations = renumbered(answer.text, answer.citations)
+    return {"question": answer.question, "answer": text, "abstained": answer.abstained,
+            "sources": [source_record(c) for c in citations],
             "timings": {k: round(v, 3) for k, v in answer.timings.items()}}
 
 
@@ -401,7 +459,7 @@ def _turns(history: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
     return [(str(turn[0]), str(turn[1])) for turn in history if len(turn) >= 2]
 
 
-_NO_CHANGE = (gr.skip(), gr.skip(), gr.skip())
+_NO_CHANGE = (gr.skip(),) * 5
 
 
 def _session(request: gr.Request | None) -> str:
@@ -434,14 +492,16 @@ def open_assistant(settings: Settings, docs: str | None = None) -> Assistant:
 
 def launch(app: ChatApp, block: bool = True, **options: Any) -> gr.Blocks:
     """Start serving ``app`` on the configured host and port, then warm the models."""
+    from qa.app_page import build_ui, page_options
+
     settings = app.settings
     demo = build_ui(app)
     demo.queue(default_concurrency_limit=None)
     launch_options: dict[str, Any] = {
         "server_name": settings.host, "server_port": settings.port, "auth": parse_auth(settings.auth),
         "auth_message": "Sign in to Briefing QA.", "max_file_size": f"{settings.max_upload_mb}mb",
-        "css": CSS_PATH.read_text(encoding="utf-8"), "theme": _theme(), "ssr_mode": False,
-        "footer_links": ["api"], "quiet": True, "prevent_thread_lock": True, **options,
+        "ssr_mode": False, "footer_links": ["api"], "quiet": True, "prevent_thread_lock": True,
+        **page_options(), **options,
     }
     demo.launch(**launch_options)
     app.warm_up_in_background()
@@ -456,9 +516,3 @@ def serve(settings: Settings, docs: str | None = None) -> None:
     parse_auth(settings.auth)  # a bad password setting fails before anything loads
     launch(ChatApp(open_assistant(settings, docs), settings))
 
-
-def _theme() -> gr.themes.Base:
-    """System fonts only: the app works offline, so nothing is fetched from font servers."""
-    return gr.themes.Soft(primary_hue="blue", neutral_hue="slate",
-                          font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])

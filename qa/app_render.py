@@ -15,34 +15,50 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qa.types import Answer, Citation
+from qa.citations import renumbered
+from qa.types import CHECKING, RETRYING, Answer, Citation
 
 # Characters of surrounding text shown before and after a cited passage: less before,
 # so the passage shows near the top of the opened source without scrolling.
 CONTEXT_BEFORE = 700
 CONTEXT_AFTER = 1500
-# A run of [n] markers, possibly split by one punctuation mark ("it [1]. [2]").
-_MARKER_RUN = re.compile(r"\s*\[\d+\](?:\s*[.,;:]?\s*\[\d+\])*")
+# A run of [n] markers, possibly split by one punctuation mark ("it [1]. [2]"), with the
+# word before it and the punctuation after it, which stay on one line with the badges.
+_MARKER_RUN = re.compile(r"(\S*?)\s*(\[\d+\](?:\s*[.,;:]?\s*\[\d+\])*)([.,;:!?]?)")
+DRAFT_LABELS = {
+    None: "Draft: not yet checked against the sources",
+    CHECKING: "Checking the draft against the sources…",
+    RETRYING: "The draft did not answer what was asked; asking the model again…",
+}
+WITHDRAWN = "The draft answer was withdrawn: its checks against the sources failed."
+RETRIED = "Answered on a second try: the first draft did not answer what was asked."
 
 DocumentText = Callable[[str], str | None]  # chunk_id -> full source text, if still indexed
 
 
-def render_answer(answer: Answer, document_text: DocumentText) -> str:
-    """The finished answer: its text, then its sources (or a plain refusal)."""
+def render_answer(answer: Answer, document_text: DocumentText, note: str = "") -> str:
+    """The checked answer: its text, then its sources numbered from 1 (or a refusal).
+    ``note`` says how it came about when the draft shown before was not it."""
+    note_html = f'<div class="qa-note">{_escape(note)}</div>' if note else ""
     if answer.abstained:
         return _done(f'<div class="qa-refusal"><strong>Not in the documents.</strong> '
-                     f"{_escape(answer.text)}</div>")
-    body = f'<div class="qa-answer">{_with_marker_badges(answer.text)}</div>'
-    if not answer.citations:
+                     f"{_escape(answer.text)}</div>{note_html}")
+    text, citations = renumbered(answer.text, answer.citations)
+    body = f'<div class="qa-answer">{_with_marker_badges(text)}</div>{note_html}'
+    if not citations:
         return _done(body)
-    sources = "".join(render_source(c, document_text(c.chunk_id)) for c in answer.citations)
+    sources = "".join(render_source(c, document_text(c.chunk_id)) for c in citations)
     return _done(f'{body}<div class="qa-sources"><div class="qa-sources-title">Sources</div>'
                  f"{sources}</div>")
 
 
-def render_partial(text: str) -> str:
-    """Text streamed so far, with a cursor so the user sees it is still being written."""
-    return f'<div class="qa-answer qa-streaming">{_escape(text)}<span class="qa-cursor">▍</span></div>'
+def render_draft(text: str, stage: str | None = None) -> str:
+    """The draft as it streams (with a cursor), labelled as a draft; once complete, while
+    it is checked, or asked again (struck through: it will not be the answer)."""
+    label = f'<div class="qa-draft-label">{_escape(DRAFT_LABELS[stage])}</div>'
+    cursor = '<span class="qa-cursor">▍</span>' if stage is None else ""
+    state = {None: "qa-streaming", CHECKING: "qa-checking", RETRYING: "qa-retrying"}[stage]
+    return f'<div class="qa-draft {state}">{label}<div class="qa-answer">{_escape(text)}{cursor}</div></div>'
 
 
 def render_status(text: str) -> str:
@@ -55,7 +71,8 @@ def render_error(message: str) -> str:
 
 
 def render_source(citation: Citation, full_text: str | None) -> str:
-    """One numbered source card: title, date, page, file, quote with the cited part marked."""
+    """One numbered source card: title, date, page, file, quote with the cited part marked,
+    the surrounding text inline, and a link that opens the document (page) itself."""
     meta = " · ".join(_escape(m) for m in source_meta(citation))
     head = (f'<div class="qa-source-head"><span class="qa-num">{citation.number}</span>'
             f'<span class="qa-title">{_escape(citation.title)}</span></div>'
@@ -63,9 +80,15 @@ def render_source(citation: Citation, full_text: str | None) -> str:
     quote = f'<blockquote class="qa-quote">{_marked_quote(citation, flat=True)}</blockquote>'
     context = ""
     if full_text is not None and _offsets_match(citation, full_text):
-        context = (f'<details class="qa-context"><summary>Open in the source text</summary>'
-                   f'<div class="qa-context-text">{_context(citation, full_text)}</div></details>')
-    return f'<div class="qa-source" data-number="{citation.number}">{head}{quote}{context}</div>'
+        span = _highlight_span(citation) or (citation.start, citation.end)
+        what = f"page {citation.page}" if citation.page else "the document"
+        opener = (f'<a class="qa-open-page" href="#" data-chunk="{_escape(citation.chunk_id)}" '
+                  f'data-start="{citation.start}" data-end="{citation.end}" data-hs="{span[0]}" '
+                  f'data-he="{span[1]}">Open {what}</a>')
+        context = (f'<details class="qa-context"><summary>Show the surrounding text</summary>'
+                   f'<div class="qa-context-text">{_context(citation, full_text)}</div></details>'
+                   f'<div class="qa-source-links">{opener}</div>')
+    return (f'<div class="qa-source" data-number="{citation.number}">{head}{quote}{context}</div>')
 
 
 def source_meta(citation: Citation) -> list[str]:
@@ -105,13 +128,16 @@ def _escape(text: str) -> str:
 
 
 def _with_marker_badges(text: str) -> str:
-    """Each run of markers as one set of badges (repeats dropped), punctuation after it."""
+    """Each run of markers as one set of clickable badges (repeats dropped), kept on one
+    line with the word before it and the punctuation after it."""
 
     def badges(match: re.Match[str]) -> str:
-        run = match.group(0)
+        word, run, after = match.groups()
         numbers = dict.fromkeys(re.findall(r"\d+", run))
-        punctuation = "".join(re.findall(r"\][\s]*([.,;:])", run))[:1]
-        return "".join(f'<sup class="qa-cite">{n}</sup>' for n in numbers) + punctuation
+        punctuation = ("".join(re.findall(r"\][\s]*([.,;:])", run)) + after)[:1]
+        cites = "".join(f'<sup class="qa-cite" role="link" tabindex="0" data-cite="{n}" '
+                        f'title="Go to source {n}">{n}</sup>' for n in numbers)
+        return f'<span class="qa-nowrap">{word}{cites}{punctuation}</span>'
 
     return _MARKER_RUN.sub(badges, _escape(text))
 

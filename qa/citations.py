@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from qa.chunking import sentence_spans
 from qa.types import Citation, Passage
@@ -53,8 +54,31 @@ def resolve_citations(text: str, passages: Sequence[Passage]
     clean = _MARKER.sub(keep_valid, text)
     clean = re.sub(r"\s+([.,;:!?])", r"\1", clean).strip()
     checked = verify(clean, passages)
-    citations = [_citation(n, passages[n - 1], checked.text) for n in sorted(checked.cited)]
+    citations = [_citation(n, passages[n - 1], _citing(checked.text, n)) for n in sorted(checked.cited)]
     return checked.text, citations, checked
+
+
+def renumbered(text: str, citations: Sequence[Citation]) -> tuple[str, list[Citation]]:
+    """Markers and citations numbered 1, 2, ... in the order the answer first cites them,
+    for display: marker numbers are passage numbers, so an answer citing only the
+    second passage would otherwise show a lone source "2"."""
+    order: dict[int, int] = {}
+    for number in [*parse_markers(text), *(c.number for c in citations)]:
+        order.setdefault(number, len(order) + 1)
+
+    def renumber(match: re.Match[str]) -> str:
+        return re.sub(r"\d+", lambda n: str(order.get(int(n.group(0)), int(n.group(0)))), match.group(0))
+
+    shown = [replace(c, number=order[c.number]) for c in citations]
+    return _MARKER.sub(renumber, text), sorted(shown, key=lambda c: c.number)
+
+
+def _citing(answer: str, number: int) -> str:
+    """The answer's sentences that carry marker ``number`` (all of it if none does): the
+    highlight goes to the passage sentence backing what this marker cites."""
+    spans = sentence_spans(answer) or [(0, len(answer))]
+    cited = [answer[a:b] for a, b in spans if number in parse_markers(answer[a:b])]
+    return " ".join(cited) or answer
 
 
 def best_sentence(answer: str, passage: Passage) -> tuple[int, int, float]:

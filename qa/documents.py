@@ -10,6 +10,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import DocumentError, NoDocumentsError
@@ -21,6 +22,24 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm")
 # The briefing header: "date 2021-10-20 <headline>" on the first line.
 _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$", re.IGNORECASE)
 _MARKDOWN_TITLE = re.compile(r"^\s*#\s+(.+?)\s*$")
+# A first line short enough to be a heading (PDF and docx without a title of their own).
+_HEADING_WORDS = 16
+_HEADING_CHARS = 120
+# Titles that PDF and Office tools write for the user, which say nothing about the content.
+_GENERATED_TITLE = re.compile(r"^(untitled|document\d*|microsoft word - .*|.*\.(docx?|pdf|txt))$",
+                              re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a reader finds in a file: the text, page offsets, and the file's own title and
+    date when its format has them (PDF metadata, docx core properties or heading)."""
+
+    text: str
+    page_starts: tuple[int, ...] = ()
+    title: str | None = None
+    date: str | None = None
+    first_line_is_title: bool = False  # formats without markup for a title (PDF)
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -69,14 +88,14 @@ def load_document(path: str | Path) -> Document:
         raise DocumentError(f"cannot read file: {error.strerror or error}") from error
     reader = _READERS[suffix]
     try:
-        text, page_starts = reader(data)
+        parsed = reader(data)
     except DocumentError:
         raise
     except Exception as error:  # parsers raise many types on malformed files
         raise DocumentError(f"cannot parse {suffix} file: {error}") from error
-    if not text.strip():
+    if not parsed.text.strip():
         raise DocumentError("no text found")
-    return _make_document(path, data, text, page_starts)
+    return _make_document(path, data, parsed)
 
 
 def document_id(path: Path) -> str:
@@ -84,44 +103,61 @@ def document_id(path: Path) -> str:
     return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
 
 
-def _make_document(path: Path, data: bytes, text: str, page_starts: tuple[int, ...]) -> Document:
-    title, date, body_start = _title_and_date(text, path)
+def _make_document(path: Path, data: bytes, parsed: Parsed) -> Document:
+    title, date, body_start = _title_and_date(parsed, path)
     return Document(
         doc_id=document_id(path),
         title=title,
         source=str(path),
-        text=text,
+        text=parsed.text,
         content_hash=hashlib.sha256(data).hexdigest(),
         date=date,
         body_start=body_start,
-        page_starts=page_starts,
+        page_starts=parsed.page_starts,
     )
 
 
-def _title_and_date(text: str, path: Path) -> tuple[str, str | None, int]:
-    """The header line, when present, gives date and headline and is not body."""
-    first_line, _, _ = text.partition("\n")
-    header = _HEADER.match(first_line)
+def _title_and_date(parsed: Parsed, path: Path) -> tuple[str, str | None, int]:
+    """The briefing header line, when present, gives date and headline and is not body.
+    Otherwise the file's own title (docx title or first heading, PDF metadata), a
+    Markdown heading, a PDF's first line; the file name only when there is none."""
+    text = parsed.text
+    first_line = text.lstrip().partition("\n")[0].strip()
+    header = _HEADER.match(text.partition("\n")[0])
     if header:
-        return header.group(2), header.group(1), min(len(first_line) + 1, len(text))
+        return header.group(2), header.group(1), min(len(text.partition("\n")[0]) + 1, len(text))
     md_title = _MARKDOWN_TITLE.match(first_line)
+    if parsed.title:
+        return parsed.title, parsed.date, 0
     if md_title:
-        return md_title.group(1), None, 0
-    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name, None, 0
+        return md_title.group(1), parsed.date, 0
+    if parsed.first_line_is_title and _looks_like_heading(first_line):
+        return first_line, parsed.date, 0
+    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name, parsed.date, 0
 
 
-def _read_text(data: bytes) -> tuple[str, tuple[int, ...]]:
+def _looks_like_heading(line: str) -> bool:
+    return bool(line) and len(line) <= _HEADING_CHARS and len(line.split()) <= _HEADING_WORDS
+
+
+def _meaningful_title(title: str | None) -> str | None:
+    """A metadata title worth showing: not empty, not a tool's placeholder or a file name."""
+    title = " ".join((title or "").split())
+    return title if title and not _GENERATED_TITLE.match(title) else None
+
+
+def _read_text(data: bytes) -> Parsed:
     if b"\x00" in data[:8192]:
         raise DocumentError("binary content in a text file")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
-            return _normalise_newlines(data.decode(encoding)), ()
+            return Parsed(_normalise_newlines(data.decode(encoding)))
         except UnicodeDecodeError:
             continue
-    return _normalise_newlines(data.decode("latin-1")), ()
+    return Parsed(_normalise_newlines(data.decode("latin-1")))
 
 
-def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...]]:
+def _read_pdf(data: bytes) -> Parsed:
     import io
 
     from pypdf import PdfReader
@@ -133,20 +169,34 @@ def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...]]:
         starts.append(offset)
         parts.append(page_text)
         offset += len(page_text)
-    return "".join(parts), tuple(starts)
+    metadata = reader.metadata
+    title = _meaningful_title(metadata.title) if metadata else None
+    created = metadata.creation_date if metadata else None
+    return Parsed("".join(parts), tuple(starts), title=title,
+                  date=created.date().isoformat() if created else None, first_line_is_title=True)
 
 
-def _read_docx(data: bytes) -> tuple[str, tuple[int, ...]]:
+def _read_docx(data: bytes) -> Parsed:
     import io
 
     import docx
 
     document = docx.Document(io.BytesIO(data))
-    paragraphs = [p.text.strip() for p in document.paragraphs if p.text.strip()]
-    return "\n\n".join(paragraphs), ()
+    paragraphs = [p for p in document.paragraphs if p.text.strip()]
+    properties = document.core_properties
+    heading = next((p.text.strip() for p in paragraphs if _is_heading(p.style.name if p.style else "")),
+                   None)
+    title = _meaningful_title(properties.title) or heading
+    when = properties.created or properties.modified
+    return Parsed("\n\n".join(p.text.strip() for p in paragraphs), title=title,
+                  date=when.date().isoformat() if when else None)
 
 
-def _read_html(data: bytes) -> tuple[str, tuple[int, ...]]:
+def _is_heading(style: str) -> bool:
+    return style == "Title" or style.startswith("Heading")
+
+
+def _read_html(data: bytes) -> Parsed:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(data, "html.parser")
@@ -161,7 +211,7 @@ def _read_html(data: bytes) -> tuple[str, tuple[int, ...]]:
     if not blocks:
         blocks = [line.strip() for line in soup.get_text("\n").splitlines() if line.strip()]
     text = "\n\n".join(blocks)
-    return (f"# {title}\n\n{text}" if title else text), ()
+    return Parsed(f"# {title}\n\n{text}" if title else text)
 
 
 _BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td"]

@@ -95,3 +95,16 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     support: float = 0.0
+
+
+CHECKING = "checking"  # the draft is complete; its citations and checks are being run
+RETRYING = "retrying"  # the draft dodged the question; the model is asked once more
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where an answer being streamed stands, so a reader can mark the draft as a draft:
+    yielded by ``Assistant.stream(..., stages=True)`` between the text pieces and the
+    final ``Answer`` (which alone is what the system stands behind)."""
+
+    name: str  # CHECKING or RETRYING

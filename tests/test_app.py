@@ -15,14 +15,17 @@ import gradio as gr
 import pytest
 
 from qa.answering import Assistant
-from qa.app import _NO_CHANGE, QUEUED, SEARCHING, ChatApp, build_ui, launch, parse_auth
-from qa.app_render import render_answer, render_source, source_record
+from qa import app_chats
+from qa.app import _NO_CHANGE, BUSY, QUEUED, SEARCHING, Asked, ChatApp, launch, parse_auth
+from qa.app_examples import example_questions, frequent_names
+from qa.app_page import build_ui
+from qa.app_render import WITHDRAWN, render_answer, render_draft, render_source, source_record
 from qa.app_uploads import check_upload, safe_name, store_upload
 from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.generation import Generator
 from qa.indexing import update_index
-from qa.types import Answer, Citation
+from qa.types import CHECKING, RETRYING, Answer, Citation, Stage
 from tests.conftest import SEED_FILE, FakeGenerator, ask_at_once
 
 SEED_TITLE = "Russia hosts the Taliban for talks"
@@ -55,12 +58,14 @@ def app(index_dir: Path, embedder: Embedder, settings: Any) -> ChatApp:
     return ChatApp(assistant, settings)
 
 
-def _run_turn(app: ChatApp, question: str, messages: list, turns: list) -> tuple[list, list, list]:
+def _run_turn(app: ChatApp, question: str, messages: list, turns: list,
+              chats: Any = None) -> tuple[list, list, list]:
     """One chat turn as the page runs it; returns (messages, turns, every shown state)."""
-    _, messages, pending = app.start_turn(question, messages, None)
-    states = list(app.respond(pending, messages, turns))
-    messages, turns, pending = states[-1]
-    assert pending is None
+    _, messages, pending, asked, problem = app.start_turn(question, messages, None)
+    assert asked == pending and problem == ""
+    states = list(app.respond(asked, messages, turns, chats))
+    messages, turns, pending, stored, _ = states[-1]
+    assert pending is None and stored[0]["turns"] == turns
     return messages, turns, [state[0][-1]["content"] for state in states]
 
 
@@ -99,7 +104,7 @@ def test_answer_renders_markers_and_sources_and_refusal_says_so():
     citation = _citation()
     answer = Answer(question="q", text="Hanafi leads it [1].", citations=[citation])
     html = render_answer(answer, lambda chunk_id: None)
-    assert '<sup class="qa-cite">1</sup>' in html and "qa-sources" in html and "qa-done" in html
+    assert 'data-cite="1"' in html and "qa-sources" in html and "qa-done" in html
     refusal = Answer(question="q", text="The documents do not contain the answer to this question.",
                      abstained=True)
     html = render_answer(refusal, lambda chunk_id: None)
@@ -158,20 +163,27 @@ def test_upload_indexes_at_once_and_remove_deletes_it(app: ChatApp, tmp_path: Pa
     bad = incoming / "virus.exe"
     bad.write_bytes(b"MZ")
     calls = []
-    with pytest.warns(UserWarning, match="Refused virus.exe"):  # shown to the user as a toast
-        status, rows, _, cleared = app.upload([str(memo), str(bad)],
-                                              progress=lambda *a, **k: calls.append(a))
+    status, rows, _, _, _, cleared = app.upload([str(memo), str(bad)],
+                                                       progress=lambda *a, **k: calls.append(a))
     assert "Indexed Budget memo!.md" in status and "Refused virus.exe: unsupported file type" in status
     assert cleared is None and any(r[0] == "Budget memo" for r in rows) and calls
+    assert any("Nebula" in q or "Budget memo" in q for q in app.examples())  # from the new one
+    status = app.upload([str(bad)], progress=lambda *a, **k: None)[0]
+    assert status.startswith("Refused virus.exe") and "Indexed" not in status  # the line is reset
     stored = app.uploads / "Budget_memo.md"
     assert stored.is_file()
     assert any("Nebula" in p.text for p in app.assistant.retrieve("Nebula programme budget", 3))
 
     doc_id = next(d["doc_id"] for d in app.list_documents() if d["title"] == "Budget memo")
-    status, rows, _ = app.remove(doc_id)
-    assert "Removed “Budget memo”" in status and not stored.exists()
+    box, question, _ = app.confirm_remove(doc_id)  # asked first, saying the upload goes too
+    assert box.visible and "Remove “Budget memo”" in question and "uploaded copy is deleted" in question
+    assert stored.exists() and any(d["doc_id"] == doc_id for d in app.list_documents())
+    status, rows, *_ = app.remove(doc_id)
+    assert "Removed “Budget memo” and deleted its uploaded copy" in status and not stored.exists()
     assert all(r[0] != "Budget memo" for r in rows)
     assert "no longer in the index" in app.remove(doc_id)[0]
+    seed_id = app.list_documents()[0]["doc_id"]
+    assert "The file itself stays" in app.confirm_remove(seed_id)[1]
 
 
 # -- conversations -----------------------------------------------------------------------
@@ -191,9 +203,9 @@ def test_follow_ups_pass_the_conversation_to_the_assistant(app: ChatApp):
     seen: list[Any] = []
     original = app.assistant.stream
 
-    def spy(question: str, history: Any = ()) -> Iterator[Any]:
+    def spy(question: str, history: Any = (), **options: Any) -> Iterator[Any]:
         seen.append((question, list(history)))
-        return original(question, history)
+        return original(question, history, **options)
 
     app.assistant.stream = spy  # type: ignore[method-assign]
     messages, turns, _ = _run_turn(app, "Who leads the Taliban delegation?", [], [])
@@ -203,26 +215,36 @@ def test_follow_ups_pass_the_conversation_to_the_assistant(app: ChatApp):
 
 
 def test_new_chat_stops_a_running_answer_from_updating_the_page(app: ChatApp):
-    _, messages, pending = app.start_turn("Who leads the Taliban delegation?", [], None)
-    updates = app.respond(pending, messages, [])
+    _, messages, pending, asked, _ = app.start_turn("Who leads the Taliban delegation?", [], None)
+    updates = app.respond(asked, messages, [])
     next(updates)
     next(updates)
-    assert app.new_chat() == ([], [], None)
+    assert app.new_chat()[:3] == ([], [], None)
     assert list(updates) == [_NO_CHANGE]  # the old chat is not shown again
     assert not app.busy  # and the model is free again
     # A question still waiting in the queue when the chat was left is not answered.
-    assert list(app.respond(pending, messages, [])) == [_NO_CHANGE]
+    assert list(app.respond(asked, messages, [])) == [_NO_CHANGE]
+    # The question of the chat that was left does not block the next one (the stuck "Queued").
+    _, _, _, again, problem = app.start_turn("Who leads the Taliban delegation?", [], pending)
+    assert again is not None and problem == ""
 
 
-def test_empty_question_is_a_message_not_a_traceback(app: ChatApp):
-    with pytest.raises(gr.Error, match="The question is empty"):
-        app.start_turn("   ", [], None)
-    with pytest.raises(gr.Error, match="Wait for the current answer"):
-        app.start_turn("Another?", [], {"question": "Still answering this", "chat": 0})
+def test_problems_with_a_question_are_told_beside_the_box_not_over_the_chat(app: ChatApp):
+    box, chat, pending, asked, problem = app.start_turn("   ", [{"role": "user", "content": "kept"}], None)
+    assert "The question is empty" in problem and asked is None
+    assert box is chat is pending or all(isinstance(v, type(gr.skip())) for v in (box, chat, pending))
+    _, _, _, asked, problem = app.start_turn("x" * 5000, [], None)
+    assert "limit is 2,000" in problem and asked is None
+    running = Asked("Still answering this", 0, "c1")
+    _, _, _, asked, problem = app.start_turn("Another?", [], running)
+    assert problem == BUSY and asked is None
+    with pytest.raises(gr.Error) as raised:  # the chain stops without a visible error
+        ChatApp.gate(None)
+    assert raised.value.visible is False
 
 
 def test_errors_while_answering_are_shown_in_the_chat(app: ChatApp):
-    def failing(question: str, history: Any = ()) -> Iterator[Any]:
+    def failing(question: str, history: Any = (), **options: Any) -> Iterator[Any]:
         raise QAError("The model file is missing: set QA_GENERATOR_PATH.")
         yield  # pragma: no cover
 
@@ -238,6 +260,93 @@ def test_a_waiting_user_is_told_they_are_queued(app: ChatApp):
         assert QUEUED in app.start_turn("Who?", [], None)[1][-1]["content"]
 
 
+def test_the_draft_is_marked_until_checked_and_a_withdrawn_one_says_so(app: ChatApp):
+    app.assistant.generator = FakeGenerator("Russia has pledged one billion euros [1].")
+    _, _, shown = _run_turn(app, "How much has Russia pledged?", [], [])
+    drafts = [s for s in shown if "qa-draft" in s]
+    assert drafts and all("Draft" in s or "Checking the draft" in s for s in drafts)
+    assert "qa-checking" in drafts[-1]  # the complete draft is shown as being checked
+    final = shown[-1]
+    assert "Not in the documents" in final and WITHDRAWN in final and "qa-draft" not in final
+    assert "one billion" not in final
+
+
+def test_stages_mark_checking_and_retry(app: ChatApp):
+    app.assistant.generator = FakeGenerator("Abdul Salam Hanafi leads the delegation [1].")
+    pieces = list(app.assistant.stream("Who leads the Taliban delegation?", stages=True))
+    stages = [p for p in pieces if isinstance(p, Stage)]
+    assert stages == [Stage(CHECKING)] and isinstance(pieces[-1], Answer)
+    assert all(not isinstance(p, Stage) for p in app.assistant.stream("Who leads the Taliban delegation?"))
+    assert "asking the model again" in render_draft("x", RETRYING) and "qa-cursor" not in render_draft(
+        "x", RETRYING)
+
+
+def test_sources_are_numbered_from_one_and_badges_are_clickable_and_unbroken():
+    citation = _citation(number=2)
+    answer = Answer(question="q", text="Hanafi leads it [2].", citations=[citation])
+    html = render_answer(answer, lambda chunk_id: None)
+    assert 'data-number="1"' in html and 'data-number="2"' not in html
+    assert '<span class="qa-nowrap">it<sup class="qa-cite" role="link"' in html
+    assert 'data-cite="1"' in html and "</sup>.</span>" in html
+
+
+def test_highlight_is_the_sentence_backing_what_its_marker_cites(app: ChatApp):
+    from qa.citations import resolve_citations
+    from qa.types import Passage
+
+    texts = ["Ankara hosted the summit. The weather was mild.",
+             "The delegation was large. Hanafi led the delegation to Moscow."]
+    passages = [Passage(chunk_id=f"d:{i}", doc_id="d", text=t, score=1.0, title="T", source="s",
+                        start=i * 100, end=i * 100 + len(t)) for i, t in enumerate(texts)]
+    _, citations, _ = resolve_citations("Ankara hosted the summit [1]. Hanafi led the delegation [2].",
+                                        passages)
+    second = next(c for c in citations if c.number == 2)
+    assert texts[1][second.highlight_start - 100: second.highlight_end - 100].startswith("Hanafi led")
+
+
+def test_examples_come_from_the_indexed_documents(app: ChatApp):
+    examples = app.examples()
+    assert examples and all(q.endswith("?") for q in examples)
+    assert any("Putin" in q or "Islamic State" in q for q in examples)
+    assert frequent_names("The bank said Governor Elena Marsh spoke. Later Marsh said no. On Monday Kestrel rose.") == [
+        "Governor Elena Marsh"]
+    assert example_questions([]) == []
+
+
+def test_conversations_are_stored_for_the_browser_newest_first(app: ChatApp):
+    messages, turns, _ = _run_turn(app, "Who leads the Taliban delegation?", [], [])
+    stored = app_chats.saved([], "a", messages, turns)
+    stored = app_chats.saved(stored, "b", [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+                             [["Hi", "Hello"]])
+    assert [c["id"] for c in stored] == ["b", "a"] and stored[0]["messages"][0]["content"] == "Hi"
+    assert stored[1]["title"] == "Who leads the Taliban delegation?"
+    chat, chat_turns, chat_id, listing = app.restore(stored)
+    assert chat_id == "b" and chat_turns == [["Hi", "Hello"]] and listing.choices[1] == (
+        "Who leads the Taliban delegation?", "a")
+    shown, past_turns, pending, opened, _ = app.open_chat("a", stored, "b")
+    assert opened == "a" and past_turns == turns and "Hanafi" in shown[-1]["content"] and pending is None
+    assert app.restore("garbage")[:2] == ([], [])
+    assert app_chats.chats_of("garbage") == [] and app_chats.chats_of([{"id": 1}]) == []
+
+
+def test_documents_list_is_searched_sorted_and_limits_questions(app: ChatApp, tmp_path: Path):
+    memo = tmp_path / "memo.md"
+    memo.write_text("# Budget memo\n\nThe Nebula programme budget is 7 million dollars.")
+    app.upload([str(memo)], progress=lambda *a, **k: None)
+    rows, scope, _, _ = app.documents_view("budget")
+    assert [r[0] for r in rows] == ["Budget memo"]
+    rows, *_ = app.documents_view("", "Title")
+    assert [r[0] for r in rows] == sorted((r[0] for r in rows), key=str.lower)
+    memo_id = next(d["doc_id"] for d in app.list_documents() if d["title"] == "Budget memo")
+    rows, scope, _, _ = app.documents_view("taliban", chosen=[memo_id])
+    assert memo_id in [value for _, value in scope.choices] and scope.value == [memo_id]  # kept listed
+    assert "Budget memo" in app.scope_note([memo_id]) and "all documents" in app.scope_note([])
+    only = app.assistant.retrieve("Who leads the Taliban delegation?", 3)
+    assert any(p.doc_id != memo_id for p in only)
+    _, passages, _, _ = app.assistant.prepare("Who leads the Taliban delegation?", only=[memo_id])
+    assert passages and {p.doc_id for p in passages} == {memo_id}
+
+
 def test_warm_up_loads_models_after_the_page_is_built(index_dir: Path, settings: Any):
     settings = settings.replace(index_dir=index_dir)
     assistant = Assistant.open(index_dir, settings=settings)
@@ -249,6 +358,21 @@ def test_warm_up_loads_models_after_the_page_is_built(index_dir: Path, settings:
     app.warm_up()
     assert app.ready.is_set() and app.warmup_error is None and assistant.embedder._model is not None
     assert "ready" in app.model_status()[0]
+
+
+def test_the_viewer_shows_the_document_with_the_sentence_marked_and_offers_the_original(app: ChatApp):
+    answer = app.assistant.ask("Who leads the Taliban delegation?")
+    citation = answer.citations[0]
+    request = f"{citation.chunk_id} {citation.start} {citation.end} {citation.highlight_start} " \
+              f"{citation.highlight_end} 123"
+    box, title, view, download = app.open_source(request)
+    assert box.visible and SEED_TITLE in title and "2021-10-20" in title
+    marked = view.split('<mark id="qa-view-mark">')[1].split("</mark>")[0]
+    assert marked and marked in citation.quote and "qa-passage" in view
+    served = download.value
+    assert download.visible and served["orig_name"] == SEED_FILE.name
+    assert Path(served["path"]).read_bytes() == SEED_FILE.read_bytes()
+    assert "no longer in the index" in app.open_source("gone:1 0 1 0 1 5")[2]
 
 
 def test_indexing_in_progress_does_not_hold_up_answers(app: ChatApp):
