@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 import os
 import shutil
@@ -116,16 +117,16 @@ class ChatApp:
         except QAError as error:
             return gr.skip(), gr.skip(), gr.skip(), None, str(error)
         status = QUEUED if self.busy else SEARCHING
-        messages = [*messages, _message("user", question), _message("assistant", render_status(status))]
+        shown = html.escape(question)  # the chat renders HTML unsanitised (see qa.app_page)
+        messages = [*messages, _message("user", shown), _message("assistant", render_status(status))]
         asked = Asked(question, chat, chat_id or app_chats.new_id(), tuple(documents or ()))
         return "", messages, asked, asked, ""
 
-    def start_example(self, example: Any, messages: Messages, pending: Asked | None,
+    def start_example(self, example: str | None, messages: Messages, pending: Asked | None,
                       documents: Sequence[str] | None = None, chat_id: str = "",
                       request: gr.Request | None = None) -> tuple[Any, Any, Any, Asked | None, str]:
-        """A clicked example question is asked at once."""
-        question = example[0] if isinstance(example, list | tuple) else str(example or "")
-        return self.start_turn(question, messages, pending, documents, chat_id, request)
+        """A clicked example question is asked at once (and shown in the chat as asked)."""
+        return self.start_turn(example or "", messages, pending, documents, chat_id, request)
 
     @staticmethod
     def gate(asked: Asked | None) -> None:
@@ -283,7 +284,7 @@ class ChatApp:
         folder = Path(tempfile.mkdtemp(dir=self.downloads))
         copy = folder / path.name
         shutil.copyfile(path, copy)
-        return gr.DownloadButton(f"Download {path.name}", value=str(copy), visible=True)
+        return gr.DownloadButton("Download the original", value=str(copy), visible=True)
 
     # -- documents ---------------------------------------------------------------------
 
@@ -295,8 +296,16 @@ class ChatApp:
 
     def documents_view(self, search: str = "", sort: str = SORTS[0],
                        chosen: Sequence[str] | None = None) -> tuple[Any, Any, Any, Any]:
-        """(table rows, "ask only about" choices, removal choices, examples) for the panel,
-        filtered by ``search`` (title or file name) and sorted; chosen documents stay listed."""
+        """(table rows, "ask only about" choices, removal choices, examples) updates for the
+        panel, filtered by ``search`` (title or file name) and sorted; chosen documents stay
+        listed."""
+        rows, labels, chosen = self.documents_data(search, sort, chosen)
+        return (rows, gr.CheckboxGroup(choices=labels, value=chosen),
+                gr.Dropdown(choices=labels, value=None), gr.Radio(choices=self.examples(), value=None))
+
+    def documents_data(self, search: str = "", sort: str = SORTS[0], chosen: Sequence[str] | None = None
+                       ) -> tuple[list[list[Any]], list[tuple[str, str]], list[str]]:
+        """(table rows, (label, doc_id) choices, still-indexed chosen doc_ids)."""
         documents = self.list_documents()
         known = {d["doc_id"] for d in documents}
         chosen = [c for c in chosen or [] if c in known]
@@ -309,9 +318,7 @@ class ChatApp:
             shown.sort(key=lambda d: d["date"] or "", reverse=True)
         listed = shown + [d for d in documents if d["doc_id"] in chosen and d not in shown]
         rows = [[d["title"], d["date"] or "—", d["file"]] for d in shown]
-        labels = [(_label(d), d["doc_id"]) for d in listed]
-        return (rows, gr.CheckboxGroup(choices=labels, value=chosen),
-                gr.Dropdown(choices=labels, value=None), gr.Dataset(samples=self.example_samples()))
+        return rows, [(_label(d), d["doc_id"]) for d in listed], chosen
 
     def scope_note(self, chosen: Sequence[str] | None) -> str:
         """What the next question will be asked about, above the question box."""
@@ -427,9 +434,6 @@ class ChatApp:
     def examples(self) -> list[str]:
         """Questions a first-time user can click, drawn from the indexed documents."""
         return example_questions(list(self.assistant.store.documents.values()))
-
-    def example_samples(self) -> list[list[str]]:
-        return [[q] for q in self.examples()]
 
 
 def _note(answer: Answer, drafted: bool, retried: bool) -> str:

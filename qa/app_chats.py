@@ -9,6 +9,7 @@ Pure functions of that value, so they are tested without a browser.
 
 from __future__ import annotations
 
+import html
 import secrets
 import uuid
 from pathlib import Path
@@ -55,7 +56,7 @@ def saved(stored: Any, chat_id: str, messages: list[dict[str, Any]], turns: list
     if not turns and not messages:
         return chats
     messages = [{"role": m.get("role"), "content": text_of(m.get("content"))} for m in messages]
-    first = next((m["content"] for m in messages if m.get("role") == "user"), "") or "New chat"
+    first = html.unescape(next((m["content"] for m in messages if m.get("role") == "user"), "")) or "New chat"
     title = first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
     return [{"id": chat_id, "title": title, "messages": messages, "turns": turns}, *chats][:MAX_CHATS]
 

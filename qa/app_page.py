@@ -3,6 +3,9 @@
 Chat on the left (past chats, the conversation, the question box with its problem
 line, example questions), documents on the right (upload, search and sort, "ask
 only about", remove with confirmation); the source viewer opens over the page.
+Every message is escaped where it is made (``qa.app_render`` for replies, the
+question in ``ChatApp.start_turn``), so the chat renders it unsanitised: the
+sanitiser would strip the data attributes the script below needs.
 Source cards in the chat are HTML, so ``app.js`` turns clicks on their citation
 badges and "Open" links into scrolling and into events through two hidden
 components (a textbox and a button), the usual bridge from page script to Gradio.
@@ -77,17 +80,18 @@ def _chat_column(app: ChatApp) -> dict[str, Any]:
         history = gr.Dropdown(label="Past chats (kept in this browser)", choices=[], value=None,
                               scale=4, elem_id="qa-history", container=False)
         new = gr.Button("New chat", scale=1, min_width=110, elem_id="qa-new")
-    chatbot = gr.Chatbot(label="Conversation", show_label=False, elem_id="qa-chat", height="60vh",
+    chatbot = gr.Chatbot(label="Conversation", show_label=False, elem_id="qa-chat",
+                         height="calc(100vh - 470px)", min_height=300,
                          latex_delimiters=[], feedback_options=None, buttons=["copy"], layout="panel",
-                         placeholder=PLACEHOLDER, autoscroll=True)
+                         placeholder=PLACEHOLDER, autoscroll=True, sanitize_html=False)
     scope_note = gr.Markdown(app.scope_note([]), elem_id="qa-scope-note")
     with gr.Row(elem_id="qa-ask-row"):
         question = gr.Textbox(show_label=False, placeholder="Ask about the briefings…", scale=8,
                               container=False, autofocus=True, elem_id="qa-question", max_lines=6)
         ask = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="qa-ask")
     problem = gr.Markdown("", elem_id="qa-question-problem")
-    examples = gr.Dataset(components=[gr.Textbox(visible=False)], samples=app.example_samples(),
-                          label="Try asking", elem_id="qa-examples", samples_per_page=6, layout="gallery")
+    examples = gr.Radio(app.examples(), value=None, label="Try asking (from the indexed documents)",
+                        elem_id="qa-examples")
     return {"chatbot": chatbot, "question": question, "ask": ask, "new": new, "history": history,
             "problem": problem, "examples": examples, "scope_note": scope_note}
 
@@ -96,20 +100,20 @@ def _documents_column(app: ChatApp) -> dict[str, Any]:
     gr.Markdown("### Documents")
     kinds = ", ".join(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
     files = gr.File(label=f"Add documents ({kinds}; up to {app.settings.max_upload_mb} MB each)",
-                    file_count="multiple", type="filepath", height=110, elem_id="qa-upload")
+                    file_count="multiple", type="filepath", height=150, elem_id="qa-upload")
     status = gr.Markdown(elem_id="qa-doc-status")
     with gr.Row(elem_id="qa-doc-tools"):
         search = gr.Textbox(placeholder="Search titles and files", show_label=False, container=False,
                             scale=3, elem_id="qa-doc-search")
         sort = gr.Radio(list(SORTS), value=SORTS[0], show_label=False, container=False, scale=2,
                         elem_id="qa-doc-sort")
-    rows, scope, removal, _ = app.documents_view()
+    rows, labels, _ = app.documents_data()
     table = gr.Dataframe(rows, headers=["Title", "Date", "File"], interactive=False, wrap=True,
-                         column_widths=["58%", "20%", "22%"], elem_id="qa-doc-table", max_height=360)
-    scope = gr.CheckboxGroup(label="Ask only about (none chosen: all documents)", choices=scope.choices,
+                         column_widths=["52%", "18%", "30%"], elem_id="qa-doc-table", max_height=360)
+    scope = gr.CheckboxGroup(label="Ask only about (none chosen: all documents)", choices=labels,
                              value=[], elem_id="qa-scope")
     with gr.Row(elem_id="qa-remove-row"):
-        choice = gr.Dropdown(label="Remove a document", choices=removal.choices, value=None, scale=3,
+        choice = gr.Dropdown(label="Remove a document", choices=labels, value=None, scale=3,
                              elem_id="qa-remove-choice")
         remove = gr.Button("Remove…", variant="stop", size="md", scale=1, min_width=100,
                            elem_id="qa-remove")
@@ -154,7 +158,7 @@ def _wire_chat(app: ChatApp, ui: dict[str, Any]) -> None:
     rest = [chatbot, pending, ui["scope"], ui["chat_id"]]
     triggers = [(ui["question"].submit, app.start_turn, ui["question"]),
                 (ui["ask"].click, app.start_turn, ui["question"]),
-                (ui["examples"].click, app.start_example, ui["examples"])]
+                (ui["examples"].input, app.start_example, ui["examples"])]
     for trigger, start, source in triggers:
         shown = trigger(start, [source, *rest], outputs, concurrency_limit=None, **QUIET)
         gated = shown.success(app.gate, [asked], None, queue=False, **QUIET)
@@ -162,6 +166,7 @@ def _wire_chat(app: ChatApp, ui: dict[str, Any]) -> None:
                       [chatbot, ui["turns"], pending, ui["chats"], ui["history"]],
                       concurrency_limit=1, concurrency_id=GENERATE, trigger_mode="multiple",
                       show_progress="minimal", show_progress_on=[chatbot], **PRIVATE)
+    ui["examples"].input(lambda: None, None, ui["examples"], queue=False, **QUIET)  # clickable again
     ui["question"].change(lambda: "", None, ui["problem"], queue=False, **QUIET)
     ui["new"].click(app.new_chat, outputs=[chatbot, ui["turns"], pending, ui["chat_id"], ui["history"],
                                            ui["problem"]], concurrency_limit=None, **QUIET)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from qa.errors import QAError
 from qa.settings import Settings
@@ -161,31 +162,81 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_from_cli(args, settings_from(args))
 
 
-def _stream_answer(assistant: Any, question: str, history: list[tuple[str, str]]) -> Any:
-    from qa.types import Answer
+def _stream_answer(assistant: Any, question: str, history: list[tuple[str, str]],
+                   out: TextIO | None = None) -> Any:
+    """The checked answer and its sources. On a terminal the draft streams first, dimmed and
+    labelled, and is erased once the checks are done; piped output gets only the answer."""
+    from qa.types import RETRYING, Answer, Stage
 
-    answer, streamed = None, []
-    for piece in assistant.stream(question, history):
+    out = out or sys.stdout
+    draft = DraftView(out)
+    answer, retried = None, False
+    for piece in assistant.stream(question, history, stages=True):
         if isinstance(piece, Answer):
             answer = piece
+        elif isinstance(piece, Stage):
+            retried = retried or piece.name == RETRYING
+            draft.stage(piece.name)
         else:
-            streamed.append(piece)
-            print(piece, end="", flush=True)
-    print()
-    if not answer.abstained and answer.text != "".join(streamed).strip():
-        print(f"Checked against the sources: {answer.text}")  # markers re-cited
-    print(format_sources(answer))
+            draft.write(piece)
+    drafted = draft.clear()
+    print(format_answer(answer, drafted, retried), file=out, flush=True)
     return answer
 
 
-def format_sources(answer: Any) -> str:
+class DraftView:
+    """The draft on a terminal: dimmed after a label, then erased line by line (the
+    terminal's width says how many lines it took). Elsewhere nothing is shown."""
+
+    LABEL = "draft, being checked> "
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.live = bool(getattr(out, "isatty", lambda: False)())
+        self.text = ""
+
+    def write(self, piece: str) -> None:
+        if self.live and not self.text:
+            self.out.write(f"{_DIM}{self.LABEL}")
+        self.text += piece
+        if self.live:
+            self.out.write(piece)
+            self.out.flush()
+
+    def stage(self, name: str) -> None:
+        from qa.types import RETRYING
+
+        if name == RETRYING:
+            self.write("  (not what was asked; asking the model again…)")
+
+    def clear(self) -> bool:
+        """Erase the draft; True if there was one."""
+        if self.live and self.text:
+            width = max(20, shutil.get_terminal_size().columns)
+            lines = sum(max(1, -(-len(line) // width)) for line in (self.LABEL + self.text).split("\n"))
+            self.out.write(f"{_RESET}\r" + ("\x1b[2K\x1b[1A" * (lines - 1)) + "\x1b[2K\r")
+            self.out.flush()
+        return bool(self.text.strip())
+
+
+_DIM, _RESET = "\x1b[2m", "\x1b[0m"
+
+
+def format_answer(answer: Any, drafted: bool = False, retried: bool = False) -> str:
+    """The answer with its sources numbered from 1; a withdrawn draft or a retry said so."""
+    from qa.app_render import RETRIED, WITHDRAWN
+    from qa.citations import renumbered
+
     if answer.abstained:
-        return f"\n{answer.text}"
-    lines = [""]
+        return (f"{WITHDRAWN}\n" if drafted else "") + answer.text
+    text, citations = renumbered(answer.text, answer.citations)
+    lines = [text]
+    if retried:
+        lines.append(f"({RETRIED})")
     if answer.unsupported:
-        lines += ["Not supported by the sources: " + " ".join(answer.unsupported), ""]
-    lines.append("Sources:")
-    for citation in answer.citations:
+        lines += ["", "Not supported by the sources: " + " ".join(answer.unsupported)]
+    lines += ["", "Sources:"]
+    for citation in citations:
         where = ", ".join(p for p in (citation.date, f"p. {citation.page}" if citation.page else None) if p)
         lines.append(f"[{citation.number}] {citation.title}" + (f" ({where})" if where else ""))
         lines.append(f"    {Path(citation.source).name}, characters {citation.start}-{citation.end}")

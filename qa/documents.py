@@ -29,6 +29,10 @@ _HEADING_CHARS = 120
 _GENERATED_TITLE = re.compile(r"^(untitled|document\d*|microsoft word - .*|.*\.(docx?|pdf|txt))$",
                               re.IGNORECASE)
 
+# The creation date python-docx's blank template carries: files made from it were not
+# written then.
+_TEMPLATE_DATE = "2013-12-23"
+
 
 @dataclass(frozen=True)
 class Parsed:
@@ -188,8 +192,9 @@ def _read_docx(data: bytes) -> Parsed:
                    None)
     title = _meaningful_title(properties.title) or heading
     when = properties.created or properties.modified
+    date = when.date().isoformat() if when else None
     return Parsed("\n\n".join(p.text.strip() for p in paragraphs), title=title,
-                  date=when.date().isoformat() if when else None)
+                  date=None if date == _TEMPLATE_DATE else date)
 
 
 def _is_heading(style: str) -> bool:

@@ -14,8 +14,8 @@ from typing import Any
 import gradio as gr
 import pytest
 
-from qa.answering import Assistant
 from qa import app_chats
+from qa.answering import Assistant
 from qa.app import _NO_CHANGE, BUSY, QUEUED, SEARCHING, Asked, ChatApp, launch, parse_auth
 from qa.app_examples import example_questions, frequent_names
 from qa.app_page import build_ui
@@ -232,6 +232,8 @@ def test_new_chat_stops_a_running_answer_from_updating_the_page(app: ChatApp):
 def test_problems_with_a_question_are_told_beside_the_box_not_over_the_chat(app: ChatApp):
     box, chat, pending, asked, problem = app.start_turn("   ", [{"role": "user", "content": "kept"}], None)
     assert "The question is empty" in problem and asked is None
+    shown = app.start_turn("Is <b>x</b> <img src=y onerror=alert(1)> there?", [], None)[1]
+    assert shown[0]["content"] == "Is &lt;b&gt;x&lt;/b&gt; &lt;img src=y onerror=alert(1)&gt; there?"
     assert box is chat is pending or all(isinstance(v, type(gr.skip())) for v in (box, chat, pending))
     _, _, _, asked, problem = app.start_turn("x" * 5000, [], None)
     assert "limit is 2,000" in problem and asked is None
@@ -308,8 +310,8 @@ def test_examples_come_from_the_indexed_documents(app: ChatApp):
     examples = app.examples()
     assert examples and all(q.endswith("?") for q in examples)
     assert any("Putin" in q or "Islamic State" in q for q in examples)
-    assert frequent_names("The bank said Governor Elena Marsh spoke. Later Marsh said no. On Monday Kestrel rose.") == [
-        "Governor Elena Marsh"]
+    text = "The bank said Governor Elena Marsh spoke. Later Marsh said no. On Monday Kestrel rose."
+    assert frequent_names(text) == ["Governor Elena Marsh"]
     assert example_questions([]) == []
 
 

@@ -2,6 +2,7 @@
 SmolLM2-135M (real llama.cpp, fast): these tests are about the commands, not
 answer quality, which tests/test_end_to_end.py checks with the default model."""
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,58 @@ def test_chat_holds_a_conversation_and_ends_on_empty_line(index_dir):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("you>") == 3
     assert "Traceback" not in result.stderr
+
+
+# -- what the terminal shows: the checked answer, never a draft left standing -----------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def assistant_with(tmp_path, embedder, settings, seed_copy):
+    """A real assistant over the seed whose generator replies with a given text (fake:
+    the tiny model cannot be made to write a draft that the checks withdraw)."""
+    from qa.answering import Assistant
+    from qa.indexing import update_index
+    from tests.conftest import FakeGenerator
+
+    folder = tmp_path / "index"
+    store, _ = update_index([seed_copy], folder, embedder, settings.replace(index_dir=folder))
+
+    def make(reply: str) -> Assistant:
+        return Assistant(store, settings.replace(index_dir=folder), embedder=embedder,
+                         generator=FakeGenerator(reply), index_dir=folder)
+
+    return make
+
+
+def test_a_withdrawn_draft_is_erased_and_said_to_be_withdrawn(assistant_with):
+    from qa.app_render import WITHDRAWN
+    from qa.cli import DraftView, _stream_answer
+
+    assistant = assistant_with("Russia has pledged one billion euros [1].")
+    piped = io.StringIO()
+    answer = _stream_answer(assistant, "How much has Russia pledged?", [], out=piped)
+    assert answer.abstained and "one billion" not in piped.getvalue()  # held back when piped
+    assert piped.getvalue().startswith(WITHDRAWN) and "do not contain" in piped.getvalue()
+
+    terminal = _Terminal()
+    _stream_answer(assistant, "How much has Russia pledged?", [], out=terminal)
+    shown = terminal.getvalue()
+    draft_at, erased_at = shown.index(DraftView.LABEL), shown.rindex("\x1b[2K")
+    assert draft_at < shown.index("one billion") < erased_at < shown.index(WITHDRAWN)
+
+
+def test_a_checked_answer_is_printed_with_sources_numbered_from_one(assistant_with):
+    from qa.cli import _stream_answer
+
+    piped = io.StringIO()
+    answer = _stream_answer(assistant_with("Abdul Salam Hanafi leads the delegation [1]."),
+                            "Who leads the Taliban delegation?", [], out=piped)
+    assert not answer.abstained
+    text = piped.getvalue()
+    assert text.startswith("Abdul Salam Hanafi leads the delegation [1].") and "\n[1] " in text
+    assert "Sources:" in text and "withdrawn" not in text

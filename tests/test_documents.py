@@ -93,3 +93,46 @@ def test_pdf_keeps_page_numbers(tmp_path: Path):
     doc = load_document(path)
     assert doc.page_at(doc.text.index("Moscow")) == 1
     assert doc.page_at(doc.text.index("Ankara")) == 2
+
+
+def test_docx_title_and_date_come_from_its_properties_or_first_heading(tmp_path: Path):
+    import datetime
+
+    import docx
+
+    titled = docx.Document()
+    titled.core_properties.title = "Harbour security review"
+    titled.core_properties.created = datetime.datetime(2024, 5, 2, 9, 30)
+    titled.add_heading("Section one", level=1)
+    titled.add_paragraph("The harbour gates close at night.")
+    path = tmp_path / "harbour report.docx"
+    titled.save(str(path))
+    doc = load_document(path)
+    assert (doc.title, doc.date) == ("Harbour security review", "2024-05-02")
+
+    headed = docx.Document()  # python-docx's template: no title, a placeholder date
+    headed.add_paragraph("Prepared for the board.")
+    headed.add_heading("Ferry timetable changes", level=1)
+    headed.add_paragraph("Ferries run twice a day.")
+    path = tmp_path / "memo_v2.docx"
+    headed.save(str(path))
+    doc = load_document(path)
+    assert doc.title == "Ferry timetable changes" and doc.date is None
+
+
+def test_pdf_title_comes_from_its_metadata_or_first_line(tmp_path: Path):
+    from reportlab.pdfgen import canvas
+
+    def write(name: str, title: str | None) -> Path:
+        path = tmp_path / name
+        pdf = canvas.Canvas(str(path))
+        if title is not None:
+            pdf.setTitle(title)
+        pdf.drawString(72, 720, "Kestrel depot briefing")
+        pdf.drawString(72, 700, "The depot stores 40,000 tonnes of fuel for the northern fleet.")
+        pdf.save()
+        return path
+
+    assert load_document(write("a.pdf", "Depot fuel stocks")).title == "Depot fuel stocks"
+    assert load_document(write("harbour report.pdf", None)).title == "Kestrel depot briefing"
+    assert load_document(write("b.pdf", "Microsoft Word - b.docx")).title == "Kestrel depot briefing"
