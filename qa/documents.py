@@ -175,9 +175,17 @@ def _read_pdf(data: bytes) -> Parsed:
         offset += len(page_text)
     metadata = reader.metadata
     title = _meaningful_title(metadata.title) if metadata else None
-    created = metadata.creation_date if metadata else None
-    return Parsed("".join(parts), tuple(starts), title=title,
-                  date=created.date().isoformat() if created else None, first_line_is_title=True)
+    return Parsed("".join(parts), tuple(starts), title=title, date=_pdf_date(metadata),
+                  first_line_is_title=True)
+
+
+def _pdf_date(metadata: object) -> str | None:
+    """The PDF's creation date; None when missing or malformed (many writers get it wrong)."""
+    try:
+        created = metadata.creation_date if metadata else None  # type: ignore[attr-defined]
+    except ValueError:
+        return None
+    return created.date().isoformat() if created else None
 
 
 def _read_docx(data: bytes) -> Parsed:

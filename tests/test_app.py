@@ -347,6 +347,14 @@ def test_documents_list_is_searched_sorted_and_limits_questions(app: ChatApp, tm
     assert any(p.doc_id != memo_id for p in only)
     _, passages, _, _ = app.assistant.prepare("Who leads the Taliban delegation?", only=[memo_id])
     assert passages and {p.doc_id for p in passages} == {memo_id}
+    # Asked in the chat with that document chosen, the answer draws only on it.
+    seen: list[Any] = []
+    original = app.assistant.prepare
+    app.assistant.prepare = lambda *a, **k: seen.append(original(*a, **k)) or seen[-1]  # type: ignore
+    _, messages, _, asked, _ = app.start_turn("What is the Nebula budget?", [], None, [memo_id])
+    assert asked.documents == (memo_id,)
+    list(app.respond(asked, messages, []))
+    assert {p.doc_id for p in seen[-1][1]} == {memo_id}
 
 
 def test_warm_up_loads_models_after_the_page_is_built(index_dir: Path, settings: Any):
