@@ -279,6 +279,11 @@ def test_stages_mark_checking_and_retry(app: ChatApp):
     stages = [p for p in pieces if isinstance(p, Stage)]
     assert stages == [Stage(CHECKING)] and isinstance(pieces[-1], Answer)
     assert all(not isinstance(p, Stage) for p in app.assistant.stream("Who leads the Taliban delegation?"))
+    app.assistant.generator = FakeGenerator("Russia will host the Taliban in Moscow [1].")  # no time
+    pieces = list(app.assistant.stream("When will Russia host the Taliban?", stages=True))
+    assert [p for p in pieces if isinstance(p, Stage)] == [Stage(CHECKING), Stage(RETRYING)]
+    _, _, shown = _run_turn(app, "When will Russia host the Taliban?", [], [])
+    assert any("asking the model again" in s for s in shown) and WITHDRAWN in shown[-1]
     assert "asking the model again" in render_draft("x", RETRYING) and "qa-cursor" not in render_draft(
         "x", RETRYING)
 
