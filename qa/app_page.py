@@ -78,10 +78,10 @@ def build_ui(app: ChatApp) -> gr.Blocks:
 def _chat_column(app: ChatApp) -> dict[str, Any]:
     with gr.Row(elem_id="qa-chat-bar"):
         history = gr.Dropdown(label="Past chats (kept in this browser)", choices=[], value=None,
-                              scale=4, elem_id="qa-history", container=False)
+                              scale=4, elem_id="qa-history")
         new = gr.Button("New chat", scale=1, min_width=110, elem_id="qa-new")
     chatbot = gr.Chatbot(label="Conversation", show_label=False, elem_id="qa-chat",
-                         height="calc(100vh - 470px)", min_height=300,
+                         height="calc(100vh - 500px)", min_height=300,
                          latex_delimiters=[], feedback_options=None, buttons=["copy"], layout="panel",
                          placeholder=PLACEHOLDER, autoscroll=True, sanitize_html=False)
     scope_note = gr.Markdown(app.scope_note([]), elem_id="qa-scope-note")
