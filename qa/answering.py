@@ -167,7 +167,8 @@ class Assistant:
         retriever = self.retriever  # one index throughout, even if an upload swaps it meanwhile
         documents = retriever.store.documents
         query = self.retrieval_query(question, history)
-        passages = self._retrieve_from(retriever, query, only)
+        passages = (retriever.retrieve_within(query, only, self.settings.candidates) if only
+                    else retriever.retrieve(query, self.settings.candidates))
         timings = {"retrieval": time.perf_counter() - started}
         relevant = [p for p in passages if p.score >= self.settings.min_relevance]
         relevant = merge_neighbours(relevant[: self.settings.top_k * 2], documents)
@@ -184,16 +185,6 @@ class Assistant:
                               self.generator.count_tokens, self.settings.prompt_token_budget,
                               context=context)
         return question, passages, prompt, timings
-
-    def _retrieve_from(self, retriever: Retriever, query: str, only: Collection[str] | None
-                       ) -> list[Passage]:
-        """The candidates for ``query``; limited to some documents, every chunk of those
-        is a candidate (ranked by the same fusion), so none is crowded out by others."""
-        if not only:
-            return retriever.retrieve(query, self.settings.candidates)
-        allowed = set(only)
-        ranked = retriever.retrieve(query, len(retriever.store))
-        return [p for p in ranked if p.doc_id in allowed][: self.settings.candidates]
 
     def warm_up(self) -> None:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -48,6 +49,24 @@ class Retriever:
         lexical = self.lexical(query, n)
         rows = {r for r, _ in dense} | {r for r, _ in lexical}
         cosine = {r: float(np.dot(self.store.vectors[r], vector)) for r in rows}
+        fused = self._fuse(cosine, dense, lexical)
+        best = sorted(fused, key=fused.get, reverse=True)[:k]
+        return [self._passage(r, cosine[r]) for r in best]
+
+    def retrieve_within(self, query: str, doc_ids: Collection[str], k: int = 10) -> list[Passage]:
+        """``retrieve`` over the chunks of some documents only (a question limited to
+        them): every one of their chunks is scored exactly, so none is crowded out by
+        the rest of the index; BM25 ranks the whole index and is filtered."""
+        allowed = set(doc_ids)
+        rows = [i for i, c in enumerate(self.store.chunks) if c.doc_id in allowed]
+        if not rows or not query.strip():
+            return []
+        vector = self.embedder.encode_remembered([query])[0]
+        scores = self.store.vectors[rows] @ vector
+        dense = sorted(zip(rows, map(float, scores), strict=True), key=lambda r: -r[1])
+        kept = set(rows)
+        lexical = [(r, s) for r, s in self.lexical(query, len(self.store)) if r in kept]
+        cosine = dict(dense)
         fused = self._fuse(cosine, dense, lexical)
         best = sorted(fused, key=fused.get, reverse=True)[:k]
         return [self._passage(r, cosine[r]) for r in best]

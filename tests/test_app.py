@@ -5,6 +5,7 @@ model under test here); tests/test_browser.py drives the real model in chromium.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -460,3 +461,27 @@ def test_password_is_required_when_auth_is_set(app: ChatApp):
         assert client.predict(api_name="/documents")[0]["file"] == SEED_FILE.name
     finally:
         demo.close()
+
+
+def test_a_pdf_source_is_its_page_with_the_cited_sentence_boxed(tmp_path: Path):
+    from reportlab.pdfgen import canvas
+
+    from qa.app_viewer import Span, render_view
+    from qa.documents import load_document
+
+    path = tmp_path / "depot.pdf"
+    pdf = canvas.Canvas(str(path))
+    pdf.drawString(72, 720, "Page one is about the weather.")
+    pdf.showPage()
+    pdf.drawString(72, 720, "Nothing here.")
+    pdf.drawString(72, 400, "Admiral Ines Okafor commands the depot.")
+    pdf.save()
+    document = load_document(path)
+    start = document.text.index("Admiral")
+    end = document.text.index("depot.") + len("depot.")
+    html = render_view(document, Span(start, end, start, end))
+    assert 'data-page="2"' in html and "data:image/jpeg;base64," in html
+    top = float(re.search(r'id=qa-view-mark style="left:[\d.]+%;top:([\d.]+)%', html).group(1))
+    assert 40 < top < 60  # drawn at 400 of 842 points from the bottom: about half way down
+    text = render_view(load_document(SEED_FILE), Span(0, 10, 2, 8))
+    assert '<mark id="qa-view-mark">' in text and "qa-page" not in text
