@@ -62,6 +62,7 @@ QUEUED = "Queued: the model is answering another question; yours starts as soon 
 SEARCHING = "Searching the documents…"
 BUSY = "Wait for the current answer to finish (or start a new chat) before asking the next question."
 SORTS = ("Newest first", "Title")
+HANDOVER_WAIT = 2.0  # seconds "New chat" waits at most for an answer's update to be queued
 
 Messages = list[dict[str, Any]]
 Turns = list[list[str]]  # [question, answer text] of each finished exchange
@@ -95,6 +96,7 @@ class ChatApp:
         self.warmup_error: str | None = None
         self._answering = 0
         self._count_lock = threading.Lock()
+        self._handovers: dict[str, threading.Lock] = {}  # session -> see _handover
         self._chats: dict[str, int] = {}  # session -> how many chats it has left
         self.browser_secret = app_chats.browser_secret(settings.cache_dir)
 
@@ -139,32 +141,47 @@ class ChatApp:
                 chats: Any = None, request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Stream the draft into the last message, then replace it with the checked answer.
 
-        Yields (chat, turns, pending, stored chats, past-chats list). Only the last update
-        touches the conversation state. Once the user leaves this chat ("New chat" or
-        another past chat) the answer stops, and its last update changes nothing: Gradio
-        re-sends a generator's last update when it ends, so an update that showed the
-        answer would bring the abandoned chat back.
+        Yields (chat, turns, pending, stored chats, past-chats list). Only the answer's
+        last update touches the conversation state. Once the user leaves this chat
+        ("New chat" or another past chat) the answer stops and nothing more of it is
+        shown (see ``_while_in_chat``). The generator's very last update changes
+        nothing: Gradio re-sends it when a generator ends, and by then the user may
+        have left the chat.
         """
-        if asked is None or asked.chat != self._chat_number(request):
-            yield _NO_CHANGE
-            return
+        if asked is not None and asked.chat == self._chat_number(request):
+            yield from self._while_in_chat(asked.chat, request, self._updates(asked, messages, turns, chats))
+        yield _NO_CHANGE
+
+    def _updates(self, asked: Asked, messages: Messages, turns: Turns, chats: Any
+                 ) -> Iterator[tuple[Any, ...]]:
         earlier = list(messages[:-1])  # the placeholder reply is replaced as the answer grows
         shown = render_status(SEARCHING)
         answer: Answer | None = None
         with self._answering_slot(), contextlib.closing(self._stream(asked, turns)) as stream:
             yield [*earlier, _message("assistant", shown)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
             for shown, final in stream:
-                if self._chat_number(request) != asked.chat:
-                    break  # closing the stream frees the model for the next user
                 answer = final or answer
-                yield [*earlier, _message("assistant", shown)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if self._chat_number(request) != asked.chat:
-            yield _NO_CHANGE
-            return
+                if final is None:
+                    yield [*earlier, _message("assistant", shown)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
         finished = [*turns, [asked.question, answer.text]] if answer is not None else turns
         messages = [*earlier, _message("assistant", shown)]
         stored = app_chats.saved(chats, asked.chat_id, messages, finished)
         yield messages, finished, None, stored, app_chats.choices(stored, asked.chat_id)
+
+    def _while_in_chat(self, chat: int, request: gr.Request | None, updates: Iterator[tuple[Any, ...]]
+                       ) -> Iterator[tuple[Any, ...]]:
+        """Hands each update to Gradio only while the user is still in ``chat``, and holds
+        the hand-over lock until Gradio comes back for the next one (by then it has queued
+        the update for the page). Leaving a chat takes the same lock, so its cleared chat
+        always reaches the page after the last update of the answer it stopped, never
+        before (which would bring the abandoned answer back)."""
+        handover = self._handover(request)
+        with contextlib.closing(updates):  # closing frees the model for the next user
+            for update in updates:
+                with handover:
+                    if self._chat_number(request) != chat:
+                        return
+                    yield update
 
     def new_chat(self, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Start over: empty chat and history; an answer still running stops updating.
@@ -193,9 +210,21 @@ class ChatApp:
         self._leave_chat(request)
 
     def _leave_chat(self, request: gr.Request | None) -> None:
+        """Count the chat as left (the answer hands over nothing more), then wait until
+        the update it may be handing over is queued, so this reply comes after it. A
+        generator Gradio abandoned while holding the lock holds this up only briefly."""
         key = _session(request)
         with self._count_lock:
             self._chats[key] = self._chats.get(key, 0) + 1
+        handover = self._handover(request)
+        if handover.acquire(timeout=HANDOVER_WAIT):
+            handover.release()
+
+    def _handover(self, request: gr.Request | None) -> threading.Lock:
+        """The session's lock held while an answer's update is handed to Gradio (a plain
+        Lock: Gradio may resume the generator, and so release it, on another thread)."""
+        with self._count_lock:
+            return self._handovers.setdefault(_session(request), threading.Lock())
 
     def _chat_number(self, request: gr.Request | None) -> int:
         return self._chats.get(_session(request), 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ def _run_turn(app: ChatApp, question: str, messages: list, turns: list,
     _, messages, pending, asked, problem = app.start_turn(question, messages, None)
     assert asked == pending and problem == ""
     states = list(app.respond(asked, messages, turns, chats))
+    assert states[-1] == _NO_CHANGE  # Gradio re-sends the last update: it must change nothing
+    states = states[:-1]
     messages, turns, pending, stored, _ = states[-1]
     assert pending is None and stored[0]["turns"] == turns
     return messages, turns, [state[0][-1]["content"] for state in states]
@@ -219,9 +222,15 @@ def test_new_chat_stops_a_running_answer_from_updating_the_page(app: ChatApp):
     _, messages, pending, asked, _ = app.start_turn("Who leads the Taliban delegation?", [], None)
     updates = app.respond(asked, messages, [])
     next(updates)
-    next(updates)
-    assert app.new_chat()[:3] == ([], [], None)
-    assert list(updates) == [_NO_CHANGE]  # the old chat is not shown again
+    next(updates)  # an update is being handed to the page
+    leaving = threading.Thread(target=app.new_chat)
+    leaving.start()
+    leaving.join(0.3)
+    assert leaving.is_alive()  # "New chat" waits until that update is queued for the page...
+    rest = list(updates)  # ...which it is once Gradio asks for the next one
+    leaving.join(5)
+    assert not leaving.is_alive()
+    assert rest[-1] == _NO_CHANGE and all(u[1] == _NO_CHANGE[1] for u in rest)  # no answer shown
     assert not app.busy  # and the model is free again
     # A question still waiting in the queue when the chat was left is not answered.
     assert list(app.respond(asked, messages, [])) == [_NO_CHANGE]
