@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS over MiniLM vectors) fused with BM25.
+"""Hybrid retrieval: dense (FAISS over MiniLM vectors) fused with BM25 (tantivy, qa/lexical.py).
 
 Dense search finds paraphrases; BM25 finds rare names and numbers that a small
 embedder blurs. Their scores are fused (a weighted sum of normalised scores,
@@ -9,16 +9,11 @@ decide that nothing relevant was found; the list order is the fused rank.
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
 from collections.abc import Collection
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
-from qa.chunking import search_text
 from qa.embedding import Embedder
 from qa.store import IndexStore
 from qa.types import Document, Passage
@@ -37,8 +32,6 @@ class Retriever:
         self.candidates = candidates
         self.fusion = fusion
         self.dense_weight = dense_weight
-        self._bm25: Any = None
-        self._lock = threading.Lock()
 
     def retrieve(self, query: str, k: int = 10) -> list[Passage]:
         if not len(self.store) or not query.strip():
@@ -76,13 +69,7 @@ class Retriever:
         return self.store.search(vector, n)
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
-        bm25 = self._get_bm25()
-        tokens = _tokenize([query], as_ids=False)
-        if bm25 is None or not tokens[0]:
-            return []
-        n = min(n, len(self.store))
-        rows, scores = bm25.retrieve(tokens, k=n, show_progress=False, n_threads=1)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+        return self.store.lexical_search(query, min(n, len(self.store)))
 
     def _fuse(self, cosine: dict[int, float], dense: list[tuple[int, float]],
               lexical: list[tuple[int, float]]) -> dict[int, float]:
@@ -101,20 +88,6 @@ class Retriever:
         return Passage(chunk_id=chunk.chunk_id, doc_id=chunk.doc_id, text=chunk.text, score=score,
                        title=document.title, source=document.source, start=chunk.start,
                        end=chunk.end, page=chunk.page, date=document.date)
-
-    def _get_bm25(self) -> Any:
-        with self._lock:
-            if self._bm25 is None and len(self.store):
-                import bm25s
-
-                with_title = bool(self.store.manifest.chunking.get("with_title", 0))
-                documents = self.store.documents
-                corpus = _tokenize([search_text(documents[c.doc_id].title, c.text, with_title)
-                                    for c in self.store.chunks])
-                bm25 = bm25s.BM25()
-                bm25.index(corpus, show_progress=False)
-                self._bm25 = bm25
-        return self._bm25
 
 
 def _rrf(rankings: list[tuple[float, list[tuple[int, float]]]]) -> dict[int, float]:
@@ -144,22 +117,3 @@ def merge_neighbours(passages: list[Passage], documents: dict[str, Document]) ->
         else:
             merged.append(passage)
     return merged
-
-
-_STEMMER: Any = None
-
-
-def _tokenize(texts: list[str], as_ids: bool = True) -> Any:
-    """Stemmed, stop-worded tokens; queries as strings so unknown words are ignored."""
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-    global _STEMMER
-    if _STEMMER is None:
-        import Stemmer
-
-        _STEMMER = Stemmer.Stemmer("english")
-    cleaned = [re.sub(r"[’‘]", "'", t) for t in texts]
-    return bm25s.tokenize(cleaned, stopwords="en", stemmer=_STEMMER, return_ids=as_ids,
-                          show_progress=False)

@@ -1,23 +1,32 @@
-"""The persisted index: documents, chunks, their vectors and a FAISS index.
+"""The persisted index: documents, chunks, their vectors, a FAISS index and a lexical index.
 
 Layout of the index folder::
 
-    manifest.json            points at one generation of the files below
-    documents-<gen>.jsonl    document metadata and text (so sources can be shown)
-    chunks-<gen>.jsonl       chunk spans and text
-    vectors-<gen>.npy        normalised float32 embeddings (reused by updates)
-    faiss-<gen>.index        inner-product FAISS index over the vectors
+    manifest.json          the live documents, each naming the segment that holds it
+    segment-<gen>.jsonl    documents written by generation <gen>: metadata, text, chunk spans
+    segment-<gen>.npy      their chunks' normalised float32 embeddings, in the same order
+    segment-<gen>.ivf      (approximate indexes only) the same vectors in an IVF index
+    ivf-<gen>.trained      (approximate indexes only) the trained, empty IVF they share
+    lexical/               tantivy's BM25 index over the chunks (qa/lexical.py)
 
-A save writes a new generation, then atomically replaces ``manifest.json``,
-then deletes older generations: a process killed mid-save leaves the
-previous index usable.
+Segments are written once and never changed. A save writes one new segment
+holding only the documents that are new or changed since the index on disk,
+commits their chunks to the lexical index, then atomically replaces
+``manifest.json``, then deletes the files no manifest names: adding, changing
+or removing one document costs about that document, and a process killed
+mid-save leaves the previous index usable (a lexical commit that ran ahead of
+the manifest is noticed on opening and rebuilt). A removed or replaced
+document stays in its segment until the segment is mostly dead or one of too
+many small ones; then its live documents move to the new segment.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -26,17 +35,22 @@ from typing import Any
 
 import numpy as np
 
+from qa import lexical
+from qa.chunking import search_text
 from qa.errors import IndexUnavailableError
 from qa.types import Chunk, Document
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 (one file of each kind) opens; its next save writes 2
 MANIFEST = "manifest.json"
 # From this many vectors an approximate index pays for itself: exact search costs
 # ~8 ms a query on one core at 100k and grows linearly (~60-75 ms at 1M), while the
 # inverted-file index below takes ~2 ms at 100k and ~15 ms at 1M, with recall@10
 # 0.96-0.98 of exact on synthetic vectors harder than real ones (bench/retrieval.py).
-# IVF rather than HNSW because the index is rebuilt on every save: IVF builds 1M
-# vectors in ~20 s, HNSW in more than ten minutes on 2 cores.
+# IVF rather than HNSW because IVF trains in seconds and a segment's vectors are
+# added to it without touching the others.
 APPROXIMATE_THRESHOLD = 100_000
 HNSW_THRESHOLD = APPROXIMATE_THRESHOLD  # the former name, kept for callers
 # The IVF lists hold 8-bit codes (a quarter of the memory, scanned ~2x faster than
@@ -44,6 +58,11 @@ HNSW_THRESHOLD = APPROXIMATE_THRESHOLD  # the former name, kept for callers
 IVF_MIN_PROBES = 32  # inverted lists searched per query, at least...
 IVF_PROBE_SHARE = 0.35  # ...and this share of them: MiniLM vectors cluster poorly
 RERANK_CANDIDATES = 100  # approximate candidates re-scored exactly per query, at least
+# Segment upkeep: a segment whose rows are mostly removed documents, or one of too many
+# small ones, has its live documents rewritten into the next save's segment.
+MAX_DEAD_SHARE = 0.3
+MAX_SEGMENTS = 24
+RETRAIN_GROWTH = 2.0  # the IVF is retrained once the corpus wants this many times its lists
 
 
 @dataclass
@@ -54,7 +73,11 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     generation: int = 0
     index_type: str = "flat"
+    # doc_id -> source, content_hash, title, chunks and (once saved) the segment holding it
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # segment name -> rows (chunks it holds, live or not) and the trained IVF it was encoded with
+    segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trained: str | None = None
     updated: float = 0.0
 
 
@@ -68,7 +91,11 @@ class IndexStore:
         self.chunks = chunks
         self.vectors = vectors
         self._faiss = faiss_index
+        self._row_of_id: np.ndarray | None = None  # IVF ids -> rows (-1: a removed chunk)
         self._position = {c.chunk_id: i for i, c in enumerate(chunks)}
+        self._folder: Path | None = None  # the folder this store was loaded from or saved to
+        self._lexical: lexical.LexicalIndex | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def empty(cls, embedder: str, dimension: int, chunking: dict[str, int]) -> IndexStore:
@@ -81,17 +108,32 @@ class IndexStore:
     def chunk(self, chunk_id: str) -> Chunk:
         return self.chunks[self._position[chunk_id]]
 
+    def row(self, chunk_id: str) -> int | None:
+        return self._position.get(chunk_id)
+
     @property
     def faiss_index(self) -> Any:
-        if self._faiss is None:
-            self._faiss = build_faiss(self.vectors, self.manifest.index_type)
+        """The approximate index (None for exact search, which reads ``vectors`` directly)."""
+        with self._lock:
+            if self._faiss is None and self.manifest.index_type == "ivf" and len(self.chunks):
+                self._faiss, self._row_of_id = self._approximate_index()
         return self._faiss
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(row, cosine) of the ``k`` nearest chunks."""
         if not self.chunks:
             return []
-        return search_vectors(self.faiss_index, self.vectors, query, k, self.manifest.index_type)
+        index = self.faiss_index
+        return search_vectors(index, self.vectors, query, k, self.manifest.index_type,
+                              self._row_of_id)
+
+    def lexical_search(self, query: str, n: int) -> list[tuple[int, float]]:
+        """(row, BM25 score) of the ``n`` best chunks for the words of ``query``."""
+        if not self.chunks:
+            return []
+        found = self._lexical_index().search(query, n)
+        rows = ((self._position.get(chunk_id), score) for chunk_id, score in found)
+        return [(row, score) for row, score in rows if row is not None]
 
     def replace_contents(self, documents: dict[str, Document], chunks: list[Chunk],
                          vectors: np.ndarray) -> IndexStore:
@@ -109,42 +151,168 @@ class IndexStore:
     # -- persistence ---------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        import faiss
-
+        """Write what the index on disk lacks, then switch the manifest to it."""
         folder.mkdir(parents=True, exist_ok=True)
-        generation = _next_generation(folder, self.manifest.generation)
-        names = _file_names(generation)
-        _write_atomic(folder / names["documents"], _jsonl(asdict(d) for d in self.documents.values()))
-        _write_atomic(folder / names["chunks"], _jsonl(asdict(c) for c in self.chunks))
-        with _atomic_path(folder / names["vectors"]) as tmp, open(tmp, "wb") as handle:
-            np.save(handle, self.vectors)
-        with _atomic_path(folder / names["faiss"]) as tmp:
-            faiss.write_index(self.faiss_index, str(tmp))
+        on_disk = _compatible_manifest(folder, self.manifest)
+        generation = _next_generation(folder, max(self.manifest.generation,
+                                                  on_disk.generation if on_disk else 0))
+        trained = self._trained_for(folder, on_disk, generation)
+        kept = _kept_segments(self, on_disk, trained)
+        rows_by_doc = _rows_by_document(self.chunks)
+        placed = {doc_id: on_disk.documents[doc_id]["segment"] for doc_id in self.documents
+                  if on_disk and _same_document(self, on_disk, doc_id)
+                  and on_disk.documents[doc_id]["segment"] in kept}
+        pending = [doc_id for doc_id in self.documents if doc_id not in placed]
+        segments = {name: on_disk.segments[name] for name in set(placed.values())} if on_disk else {}
+        if pending:
+            name = f"segment-{generation}"
+            segments[name] = self._write_segment(folder, name, pending, rows_by_doc, trained)
+            placed.update(dict.fromkeys(pending, name))
+        self._update_lexical(folder, on_disk, generation, rows_by_doc)
         self.manifest.generation = generation
+        self.manifest.format_version = FORMAT_VERSION
         self.manifest.updated = time.time()
-        manifest = {**asdict(self.manifest), "files": names}
-        _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
-        _remove_other_generations(folder, set(names.values()))
+        self.manifest.segments = segments
+        self.manifest.trained = trained.name if trained else None
+        for doc_id, segment in placed.items():
+            self.manifest.documents[doc_id]["segment"] = segment
+        files = _files_of(self.manifest)
+        _write_atomic(folder / MANIFEST, json.dumps({**asdict(self.manifest), "files": files},
+                                                    indent=1).encode())
+        _remove_other_files(folder, set(files))
+        with self._lock:
+            self._folder = folder
+            if self.manifest.index_type == "ivf":
+                self._faiss = None  # read back from the segments: ids then match the files
 
     @classmethod
     def load(cls, folder: Path, embedder: str | None = None) -> IndexStore:
         """Open an index; any problem is one message that says how to rebuild."""
         raw = _read_manifest(folder)
         _check_compatible(raw, folder, embedder)
-        files = raw.pop("files")
-        manifest = Manifest(**{k: v for k, v in raw.items() if k in Manifest.__dataclass_fields__})
+        raw.pop("files")
+        if raw["format_version"] == 1:
+            return _load_version_1(folder, raw)
+        manifest = _manifest(raw)
         try:
-            import faiss
-
-            documents = {d["doc_id"]: _document(d) for d in _read_jsonl(folder / files["documents"])}
-            chunks = [Chunk(**c) for c in _read_jsonl(folder / files["chunks"])]
-            vectors = np.load(folder / files["vectors"], allow_pickle=False)
-            index = faiss.read_index(str(folder / files["faiss"]))
+            documents, chunks, parts = _read_segments(folder, manifest)
         except Exception as error:
             raise _corrupt(folder, f"cannot read its files ({error})") from error
-        if vectors.shape != (len(chunks), manifest.dimension) or index.ntotal != len(chunks):
+        vectors = (np.concatenate(parts) if parts
+                   else np.zeros((0, manifest.dimension), dtype=np.float32))
+        if vectors.shape != (len(chunks), manifest.dimension):
             raise _corrupt(folder, "its vectors and chunks disagree")
-        return cls(manifest, documents, chunks, vectors, index)
+        store = cls(manifest, documents, chunks, vectors)
+        store._folder = folder
+        if manifest.index_type == "ivf":
+            try:
+                _ = store.faiss_index
+            except Exception as error:
+                raise _corrupt(folder, f"cannot read its vector index ({error})") from error
+        store._lexical_index()
+        return store
+
+    # -- internals -----------------------------------------------------------------
+
+    def _lexical_index(self) -> lexical.LexicalIndex:
+        """The lexical index on disk when it matches this store, else one rebuilt:
+        on disk after a save that crashed between its two commits, in memory for a
+        store never saved."""
+        with self._lock:
+            if self._lexical is None:
+                self._lexical = self._open_lexical()
+            return self._lexical
+
+    def _open_lexical(self) -> lexical.LexicalIndex:
+        if self._folder is None:
+            return lexical.LexicalIndex.in_memory(self._lexical_chunks(range(len(self.chunks))))
+        found = lexical.LexicalIndex.open(self._folder)
+        if found is not None and found.generation() == self.manifest.generation:
+            return found
+        log.warning("The lexical index in %s does not match its manifest (an interrupted save); "
+                    "rebuilding it from the %d chunks.", self._folder, len(self.chunks))
+        return lexical.write(self._folder, self.manifest.generation, (),
+                             self._lexical_chunks(range(len(self.chunks))), rebuild=True)
+
+    def _lexical_chunks(self, rows: Any) -> list[lexical.LexicalChunk]:
+        with_title = bool(self.manifest.chunking.get("with_title", 0))
+        chunks = [self.chunks[r] for r in rows]
+        return [lexical.LexicalChunk(c.chunk_id, c.doc_id,
+                                     search_text(self.documents[c.doc_id].title, c.text, with_title))
+                for c in chunks]
+
+    def _update_lexical(self, folder: Path, on_disk: Manifest | None, generation: int,
+                        rows_by_doc: dict[str, list[int]]) -> None:
+        """Commit to the lexical index only the documents whose content changed."""
+        current = lexical.LexicalIndex.open(folder) if on_disk else None
+        in_step = current is not None and current.generation() == on_disk.generation
+        if not in_step:
+            rows = range(len(self.chunks))
+            self._lexical = lexical.write(folder, generation, (), self._lexical_chunks(rows), rebuild=True)
+            return
+        assert on_disk is not None
+        stale = [d for d in on_disk.documents if not _same_document(self, on_disk, d)]
+        fresh = [d for d in self.documents if not _same_document(self, on_disk, d)]
+        rows = [r for d in fresh for r in rows_by_doc.get(d, [])]
+        self._lexical = lexical.write(folder, generation, stale, self._lexical_chunks(rows))
+
+    def _trained_for(self, folder: Path, on_disk: Manifest | None, generation: int) -> Any:
+        """The trained IVF the segments of this save are encoded with (None: exact search).
+        The one on disk while it suits the corpus; a newly trained one when the index
+        becomes approximate or has outgrown its lists (every segment is then rewritten)."""
+        if self.manifest.index_type != "ivf" or not len(self.chunks):
+            return None
+        if on_disk and on_disk.trained and on_disk.index_type == "ivf":
+            import faiss
+
+            path = folder / on_disk.trained
+            if path.is_file():
+                index = faiss.read_index(str(path))
+                if ivf_lists(len(self.chunks)) <= RETRAIN_GROWTH * index.nlist:
+                    return _Trained(on_disk.trained, index)
+        name = f"ivf-{generation}.trained"
+        index = _trained_ivf(self.vectors)
+        _write_faiss(index, folder / name)
+        return _Trained(name, index)
+
+    def _write_segment(self, folder: Path, name: str, doc_ids: list[str],
+                       rows_by_doc: dict[str, list[int]], trained: Any) -> dict[str, Any]:
+        lines, rows = [], []
+        for doc_id in doc_ids:
+            document = self.documents[doc_id]
+            spans = []
+            for row in rows_by_doc.get(doc_id, []):
+                chunk = self.chunks[row]
+                span: list[Any] = [chunk.chunk_id, chunk.start, chunk.end, chunk.page]
+                if chunk.text != document.text[chunk.start:chunk.end]:
+                    span.append(chunk.text)  # never for chunks made by qa.chunking
+                spans.append(span)
+                rows.append(row)
+            lines.append({"document": asdict(document), "chunks": spans})
+        vectors = np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
+        _write_atomic(folder / f"{name}.jsonl", _jsonl(lines))
+        with _atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
+            np.save(handle, vectors)
+        if trained is not None:
+            import faiss
+
+            index = faiss.clone_index(trained.index)
+            if len(vectors):
+                index.add(vectors)  # ids 0..n-1: rows of this segment
+            _write_faiss(index, folder / f"{name}.ivf")
+        return {"rows": len(rows), "trained": trained.name if trained else None}
+
+    def _approximate_index(self) -> tuple[Any, np.ndarray]:
+        """The IVF index over every row, and the row each of its ids stands for."""
+        if self._folder is None or not self.manifest.trained:
+            return build_faiss(self.vectors, "ivf"), np.arange(len(self.chunks))
+        return _read_approximate(self._folder, self.manifest, self._position)
+
+
+@dataclass(frozen=True)
+class _Trained:
+    name: str
+    index: Any
 
 
 def index_type_for(count: int) -> str:
@@ -153,7 +321,7 @@ def index_type_for(count: int) -> str:
 
 
 def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
-    """An inner-product FAISS index over ``vectors`` ("flat", "ivf", or "hnsw" for older indexes)."""
+    """An inner-product FAISS index over ``vectors`` ("flat", "ivf", or "hnsw")."""
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # building is batch work: use every core
@@ -173,17 +341,27 @@ def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
 
 
 def search_vectors(index: Any, vectors: np.ndarray, query: np.ndarray, k: int,
-                   index_type: str) -> list[tuple[int, float]]:
-    """(row, cosine) of the ``k`` nearest vectors, best first. An IVF index only
-    proposes candidates: their scores come from the exact vectors, so a
-    passage's score means the same whichever index found it."""
+                   index_type: str, row_of_id: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """(row, cosine) of the ``k`` nearest vectors, best first. Exact search reads
+    ``vectors`` itself when ``index`` is None (no second copy in memory). An IVF
+    index only proposes candidates (its ids mapped to rows by ``row_of_id``): their
+    scores come from the exact vectors, so a passage's score means the same
+    whichever index found it."""
+    import faiss
+
     _single_threaded_search()
     query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
     if index_type != "ivf":
-        scores, rows = index.search(query, min(k, len(vectors)))
+        k = min(k, len(vectors))
+        if index is None:
+            scores, rows = faiss.knn(query, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+        else:
+            scores, rows = index.search(query, k)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-    _, candidates = index.search(query, min(len(vectors), max(RERANK_CANDIDATES, 4 * k)))
-    rows = candidates[0][candidates[0] >= 0]
+    _, candidates = index.search(query, min(index.ntotal, max(RERANK_CANDIDATES, 4 * k)))
+    ids = candidates[0][candidates[0] >= 0]
+    rows = ids if row_of_id is None else row_of_id[ids]
+    rows = rows[rows >= 0]
     exact = vectors[rows] @ query[0]
     best = np.argsort(-exact, kind="stable")[:k]
     return [(int(rows[i]), float(exact[i])) for i in best]
@@ -202,6 +380,8 @@ def _trained_ivf(vectors: np.ndarray) -> Any:
     """An empty IVF index (8-bit codes) trained on a fixed sample, so a rebuild is reproducible."""
     import faiss
 
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     lists = ivf_lists(len(vectors))
     index = faiss.index_factory(vectors.shape[1], f"IVF{lists},SQ8", faiss.METRIC_INNER_PRODUCT)
     sample = min(len(vectors), 64 * lists)
@@ -229,6 +409,162 @@ def rebuild_hint(folder: Path) -> str:
     return f"Rebuild it with `qa index <your documents> --index {folder} --rebuild`."
 
 
+# -- segments ------------------------------------------------------------------------
+
+
+def _kept_segments(store: IndexStore, on_disk: Manifest | None, trained: Any) -> set[str]:
+    """Segments on disk this save can point at: encoded with the IVF in use, not
+    mostly dead, and not among the small ones once there are too many."""
+    if on_disk is None:
+        return set()
+    live: Counter[str] = Counter()
+    for doc_id, meta in on_disk.documents.items():
+        if _same_document(store, on_disk, doc_id):
+            live[meta["segment"]] += meta["chunks"]
+    kept = {name for name, meta in on_disk.segments.items()
+            if live[name] and (trained is None or meta.get("trained") == trained.name)
+            and live[name] >= (1 - MAX_DEAD_SHARE) * meta["rows"]}
+    if len(kept) >= MAX_SEGMENTS:  # merge all but the largest: a tiered merge in one step
+        kept = {max(kept, key=lambda name: on_disk.segments[name]["rows"])}
+    return kept
+
+
+def _same_document(store: IndexStore, on_disk: Manifest, doc_id: str) -> bool:
+    """The document on disk is the one in ``store``: same content, same chunks."""
+    meta = on_disk.documents.get(doc_id)
+    mine = store.manifest.documents.get(doc_id)
+    return (meta is not None and mine is not None and "segment" in meta
+            and meta["content_hash"] == mine["content_hash"] and meta["chunks"] == mine["chunks"]
+            and meta.get("title") == mine.get("title") and meta.get("source") == mine.get("source"))
+
+
+def _rows_by_document(chunks: list[Chunk]) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        rows.setdefault(chunk.doc_id, []).append(row)
+    return rows
+
+
+def _read_segments(folder: Path, manifest: Manifest) -> tuple[dict[str, Document], list[Chunk],
+                                                             list[np.ndarray]]:
+    """The live documents of every segment, their chunks and vectors, segment by segment."""
+    documents: dict[str, Document] = {}
+    chunks: list[Chunk] = []
+    parts: list[np.ndarray] = []
+    for name in manifest.segments:
+        vectors = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        keep: list[int] = []
+        offset = 0
+        for line in _read_jsonl(folder / f"{name}.jsonl"):
+            spans = line["chunks"]
+            doc_id = line["document"]["doc_id"]
+            if manifest.documents.get(doc_id, {}).get("segment") == name:
+                document = _document(line["document"])
+                documents[doc_id] = document
+                chunks += [_chunk(document, span) for span in spans]
+                keep += range(offset, offset + len(spans))
+            offset += len(spans)
+        if offset != len(vectors):
+            raise ValueError(f"{name} holds {offset} chunks and {len(vectors)} vectors")
+        parts.append(np.asarray(vectors if len(keep) == offset else vectors[keep], dtype=np.float32))
+    missing = set(manifest.documents) - set(documents)
+    if missing:
+        raise ValueError(f"{len(missing)} documents are in no segment")
+    return documents, chunks, parts
+
+
+def _read_approximate(folder: Path, manifest: Manifest,
+                      position: dict[str, int]) -> tuple[Any, np.ndarray]:
+    """The segments' IVF indexes merged into one; ids count through the segments'
+    rows, removed documents' rows included (they map to row -1)."""
+    import faiss
+
+    index = faiss.read_index(str(folder / str(manifest.trained)))
+    row_of_id: list[np.ndarray] = []
+    for name, meta in manifest.segments.items():
+        part = faiss.read_index(str(folder / f"{name}.ivf"))
+        if part.ntotal != meta["rows"]:
+            raise ValueError(f"{name}.ivf holds {part.ntotal} vectors, not {meta['rows']}")
+        index.merge_from(part, index.ntotal)
+        row_of_id.append(_segment_rows(folder / f"{name}.jsonl", name, manifest, position))
+    return index, (np.concatenate(row_of_id) if row_of_id else np.zeros(0, dtype=np.int64))
+
+
+def _segment_rows(path: Path, name: str, manifest: Manifest, position: dict[str, int]) -> np.ndarray:
+    rows: list[int] = []
+    for line in _read_jsonl(path):
+        live = manifest.documents.get(line["document"]["doc_id"], {}).get("segment") == name
+        rows += [position[span[0]] if live else -1 for span in line["chunks"]]
+    return np.asarray(rows, dtype=np.int64)
+
+
+def _files_of(manifest: Manifest) -> list[str]:
+    files = [MANIFEST]
+    for name, meta in manifest.segments.items():
+        files += [f"{name}.jsonl", f"{name}.npy"] + ([f"{name}.ivf"] if meta.get("trained") else [])
+    return files + ([manifest.trained] if manifest.trained else [])
+
+
+def _remove_other_files(folder: Path, keep: set[str]) -> None:
+    patterns = ("segment-*", "ivf-*.trained", ".tmp-*",
+                "documents-*.jsonl", "chunks-*.jsonl", "vectors-*.npy", "faiss-*.index")  # version 1
+    for pattern in patterns:
+        for path in folder.glob(pattern):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+
+def _next_generation(folder: Path, current: int) -> int:
+    """Never reuse a generation number that has files on disk."""
+    generation = current + 1
+    while any(folder.glob(f"*-{generation}.*")):
+        generation += 1
+    return generation
+
+
+def _compatible_manifest(folder: Path, manifest: Manifest) -> Manifest | None:
+    """The manifest on disk if its segments can be reused by a store like ``manifest``."""
+    try:
+        raw = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
+        return None
+    on_disk = _manifest(raw)
+    same = (on_disk.embedder == manifest.embedder and on_disk.dimension == manifest.dimension
+            and on_disk.chunking == manifest.chunking)
+    present = all((folder / name).is_file() for name in raw.get("files", []))
+    return on_disk if same and present else None
+
+
+# -- version 1 -----------------------------------------------------------------------
+
+
+def _load_version_1(folder: Path, raw: dict[str, Any]) -> IndexStore:
+    """An index written before segments: read whole; the next save rewrites it."""
+    files = _read_manifest(folder)["files"]
+    manifest = _manifest(raw)
+    try:
+        documents = {d["doc_id"]: _document(d) for d in _read_jsonl(folder / files["documents"])}
+        chunks = [Chunk(**c) for c in _read_jsonl(folder / files["chunks"])]
+        vectors = np.load(folder / files["vectors"], allow_pickle=False)
+    except Exception as error:
+        raise _corrupt(folder, f"cannot read its files ({error})") from error
+    if vectors.shape != (len(chunks), manifest.dimension):
+        raise _corrupt(folder, "its vectors and chunks disagree")
+    for meta in manifest.documents.values():
+        meta.pop("segment", None)
+    manifest.trained = None
+    return IndexStore(manifest, documents, chunks, vectors)
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def _manifest(raw: dict[str, Any]) -> Manifest:
+    return Manifest(**{k: v for k, v in raw.items() if k in Manifest.__dataclass_fields__})
+
+
 def _corrupt(folder: Path, why: str) -> IndexUnavailableError:
     return IndexUnavailableError(f"The index in {folder} is corrupt: {why}. {rebuild_hint(folder)}")
 
@@ -250,10 +586,10 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 
 def _check_compatible(raw: dict[str, Any], folder: Path, embedder: str | None) -> None:
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise IndexUnavailableError(
             f"The index in {folder} has format version {version}; this version of qa reads "
-            f"{FORMAT_VERSION}. {rebuild_hint(folder)}"
+            f"{', '.join(map(str, READABLE_VERSIONS))}. {rebuild_hint(folder)}"
         )
     if embedder and raw.get("embedder") != embedder:
         raise IndexUnavailableError(
@@ -269,29 +605,10 @@ def _document(raw: dict[str, Any]) -> Document:
     return Document(**raw)
 
 
-def _file_names(generation: int) -> dict[str, str]:
-    return {
-        "documents": f"documents-{generation}.jsonl",
-        "chunks": f"chunks-{generation}.jsonl",
-        "vectors": f"vectors-{generation}.npy",
-        "faiss": f"faiss-{generation}.index",
-    }
-
-
-def _next_generation(folder: Path, current: int) -> int:
-    """Never reuse a generation number that has files on disk."""
-    generation = current + 1
-    while any(folder.glob(f"*-{generation}.*")):
-        generation += 1
-    return generation
-
-
-def _remove_other_generations(folder: Path, keep: set[str]) -> None:
-    patterns = ("documents-*.jsonl", "chunks-*.jsonl", "vectors-*.npy", "faiss-*.index", ".tmp-*")
-    for pattern in patterns:
-        for path in folder.glob(pattern):
-            if path.name not in keep:
-                path.unlink(missing_ok=True)
+def _chunk(document: Document, span: list[Any]) -> Chunk:
+    chunk_id, start, end, page = span[:4]
+    text = span[4] if len(span) > 4 else document.text[start:end]
+    return Chunk(chunk_id=chunk_id, doc_id=document.doc_id, text=text, start=start, end=end, page=page)
 
 
 def _jsonl(records: Any) -> bytes:
@@ -301,6 +618,13 @@ def _jsonl(records: Any) -> bytes:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def _write_faiss(index: Any, target: Path) -> None:
+    import faiss
+
+    with _atomic_path(target) as tmp:
+        faiss.write_index(index, str(tmp))
 
 
 class _atomic_path:

@@ -1,0 +1,170 @@
+"""The lexical (BM25) side of hybrid retrieval: a tantivy index next to the vectors.
+
+Tantivy keeps its own segments on disk, so adding or deleting one document's
+chunks costs about that document, and opening the index maps its files
+instead of re-tokenising every chunk. Text is tokenised here (lower-cased,
+English stop words dropped, Snowball-stemmed, as bm25s does) and handed to
+tantivy as whitespace-separated words, so index and queries always agree.
+
+The index in ``<index>/lexical/`` holds one marker document carrying the store
+generation it matches. A crash between its commit and the manifest's
+replacement leaves a mismatch, which the store notices on opening and repairs
+by rebuilding the lexical index from the chunks it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FOLDER = "lexical"
+_MARKER = "\x00generation"  # the doc_id of the marker document (no file has this id)
+_WRITER_HEAP = 50_000_000
+_STEMMER: Any = None
+_STEMMER_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LexicalChunk:
+    """What the lexical index needs of a chunk: its id, its document, its searchable text."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+
+
+def tokens(texts: list[str]) -> list[list[str]]:
+    """Stemmed, stop-worded, lower-cased words (the bm25s tokeniser, strings not ids)."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    global _STEMMER
+    with _STEMMER_LOCK:
+        if _STEMMER is None:
+            import Stemmer
+
+            _STEMMER = Stemmer.Stemmer("english")
+        cleaned = [re.sub(r"[’‘]", "'", t) for t in texts]
+        return bm25s.tokenize(cleaned, stopwords="en", stemmer=_STEMMER, return_ids=False,
+                              show_progress=False)
+
+
+class LexicalIndex:
+    """BM25 over chunks; ``folder`` None keeps it in memory (a store never saved)."""
+
+    def __init__(self, index: Any):
+        self._index = index
+        self._searcher = index.searcher()
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, folder: Path) -> LexicalIndex | None:
+        """The index in ``folder``, or None when there is none or it cannot be read."""
+        import tantivy
+
+        path = folder / FOLDER
+        try:
+            if not path.is_dir() or not tantivy.Index.exists(str(path)):
+                return None
+            return cls(tantivy.Index.open(str(path)))
+        except (ValueError, OSError):
+            return None
+
+    @classmethod
+    def in_memory(cls, chunks: Iterable[LexicalChunk]) -> LexicalIndex:
+        import tantivy
+
+        index = tantivy.Index(_schema())
+        writer = index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+        _add(writer, list(chunks))
+        writer.commit()
+        writer.wait_merging_threads()
+        index.reload()
+        return cls(index)
+
+    # -- searching ----------------------------------------------------------------------
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score) of the ``n`` best chunks."""
+        import tantivy
+
+        words = list(dict.fromkeys(tokens([query])[0]))
+        if not words or n <= 0:
+            return []
+        terms = [(tantivy.Occur.Should, tantivy.Query.term_query(self._index.schema, "text", w))
+                 for w in words]
+        searcher = self._searcher
+        hits = searcher.search(tantivy.Query.boolean_query(terms), n).hits
+        found = []
+        for score, address in hits:
+            chunk_id = searcher.doc(address)["chunk_id"]
+            if chunk_id and score > 0:
+                found.append((chunk_id[0], float(score)))
+        return found
+
+    def generation(self) -> int | None:
+        """The store generation this index was last committed for."""
+        import tantivy
+
+        query = tantivy.Query.term_query(self._index.schema, "doc_id", _MARKER)
+        hits = self._searcher.search(query, 1).hits
+        if not hits:
+            return None
+        values = self._searcher.doc(hits[0][1])["chunk_id"]
+        return int(values[0]) if values else None
+
+    @property
+    def count(self) -> int:
+        """Chunks indexed (the marker excluded)."""
+        return self._searcher.num_docs - (self.generation() is not None)
+
+
+def write(folder: Path, generation: int, remove: Iterable[str], add: list[LexicalChunk],
+          rebuild: bool = False) -> LexicalIndex:
+    """Delete the chunks of the documents in ``remove``, add ``add``, and commit them
+    together with the marker for ``generation``: one atomic tantivy commit.
+    ``rebuild`` starts from an empty index (``add`` must then hold every chunk)."""
+    import tantivy
+
+    path = folder / FOLDER
+    path.mkdir(parents=True, exist_ok=True)
+    index = (tantivy.Index.open(str(path)) if tantivy.Index.exists(str(path)) and not rebuild
+             else tantivy.Index(_schema(), path=str(path), reuse=False))
+    writer = index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+    try:  # nothing is visible until the commit; an exception drops the writer and its lock
+        if rebuild:
+            writer.delete_all_documents()
+        for doc_id in {*remove, _MARKER}:
+            writer.delete_documents_by_term("doc_id", doc_id)
+        _add(writer, add)
+        writer.add_document(tantivy.Document(chunk_id=str(generation), doc_id=_MARKER, text=""))
+        writer.commit()
+    finally:
+        writer.wait_merging_threads()  # also releases the writer's lock
+    index.reload()
+    return LexicalIndex(index)
+
+
+def _add(writer: Any, chunks: list[LexicalChunk]) -> None:
+    import tantivy
+
+    words = tokens([c.text for c in chunks]) if chunks else []
+    for chunk, chunk_words in zip(chunks, words, strict=True):
+        writer.add_document(tantivy.Document(chunk_id=chunk.chunk_id, doc_id=chunk.doc_id,
+                                             text=" ".join(chunk_words)))
+
+
+def _schema() -> Any:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("chunk_id", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("doc_id", stored=False, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("text", stored=False, tokenizer_name="whitespace", index_option="freq")
+    return builder.build()
