@@ -73,6 +73,56 @@ def news_corpus(count: int, folder: Path | None = None) -> Path:
     return folder
 
 
+def synthetic_news(count: int, start: int = 0) -> list[tuple[str, str]]:
+    """``count`` (file name, text) news-length briefings (a dated headline, ~460 words in
+    sentences) drawn from the word frequencies of the project's own briefings, so word
+    statistics (and BM25 postings) look like news. Deterministic per document number."""
+    words, weights = _briefing_vocabulary()
+    made = []
+    for number in range(start, start + count):
+        rng = np.random.default_rng(number)
+        sentences, total = [], 0
+        while total < NEWS_WORDS:
+            length = int(rng.integers(12, 28))
+            picked = rng.choice(len(words), size=length, p=weights)
+            rare = rng.zipf(1.6, size=length)  # the long tail real news has: names, places
+            sentence = " ".join(_rare_word(int(r)) if r > 30 else words[i]
+                                for i, r in zip(picked, rare, strict=True))
+            sentences.append(sentence[0].upper() + sentence[1:] + ".")
+            total += length
+        paragraphs = ["  ".join(sentences[i:i + 4]) for i in range(0, len(sentences), 4)]
+        headline = " ".join(words[i] for i in rng.choice(len(words), size=6, p=weights)).title()
+        date = f"2021-{1 + number % 12:02d}-{1 + number % 28:02d}"
+        body = "\n\n".join(paragraphs)
+        made.append((f"briefing-{number:06d}.txt", f"date {date} {headline} {number}\n\n{body}\n"))
+    return made
+
+
+NEWS_WORDS = 460  # a news report's length (and five BoolQ passages')
+_SYLLABLES = ["ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "an", "is", "or", "bek", "ul", "zen", "ta", "ri"]
+
+
+def _rare_word(rank: int) -> str:
+    """A pronounceable made-up word for each rank of the long tail."""
+    parts = []
+    while rank:
+        rank, digit = divmod(rank, len(_SYLLABLES))
+        parts.append(_SYLLABLES[digit])
+    return "".join(parts).capitalize()
+
+
+def _briefing_vocabulary() -> tuple[list[str], np.ndarray]:
+    counts: dict[str, int] = {}
+    for path in sorted([*(ROOT / "seeds").glob("*.txt"), *(ROOT / "evals").glob("*/docs/*")]):
+        for word in path.read_text(encoding="utf-8", errors="ignore").split():
+            word = word.strip(".,;:!?()[]\"'“”‘’")
+            if word.isalpha():
+                counts[word] = counts.get(word, 0) + 1
+    words = sorted(counts)
+    weights = np.array([counts[w] for w in words], dtype=float)
+    return words, weights / weights.sum()
+
+
 # -- measuring --------------------------------------------------------------------------------
 
 

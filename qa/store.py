@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +138,13 @@ class IndexStore:
     def replace_contents(self, documents: dict[str, Document], chunks: list[Chunk],
                          vectors: np.ndarray) -> IndexStore:
         """A new store with these contents and the same embedder and chunking."""
-        manifest = Manifest(**{**asdict(self.manifest)})
-        manifest.index_type = index_type_for(len(chunks))
         counts = Counter(c.doc_id for c in chunks)
-        manifest.documents = {
+        manifest = replace(self.manifest, index_type=index_type_for(len(chunks)),
+                           segments=dict(self.manifest.segments), documents={
             d.doc_id: {"source": d.source, "content_hash": d.content_hash, "title": d.title,
                        "chunks": counts[d.doc_id]}
             for d in documents.values()
-        }
+        })
         return IndexStore(manifest, documents, chunks, vectors)
 
     # -- persistence ---------------------------------------------------------------
@@ -177,13 +176,13 @@ class IndexStore:
         for doc_id, segment in placed.items():
             self.manifest.documents[doc_id]["segment"] = segment
         files = _files_of(self.manifest)
-        _write_atomic(folder / MANIFEST, json.dumps({**asdict(self.manifest), "files": files},
-                                                    indent=1).encode())
+        _write_atomic(folder / MANIFEST, json.dumps({**_fields(self.manifest), "files": files},
+                                                    separators=(",", ":")).encode())
         _remove_other_files(folder, set(files))
         with self._lock:
             self._folder = folder
             if self.manifest.index_type == "ivf":
-                self._faiss = None  # read back from the segments: ids then match the files
+                self._faiss = self._row_of_id = None  # read back from the segments: ids match the files
 
     @classmethod
     def load(cls, folder: Path, embedder: str | None = None) -> IndexStore:
@@ -195,15 +194,15 @@ class IndexStore:
             return _load_version_1(folder, raw)
         manifest = _manifest(raw)
         try:
-            documents, chunks, parts = _read_segments(folder, manifest)
+            documents, chunks, parts, row_of_id = _read_segments(folder, manifest)
         except Exception as error:
             raise _corrupt(folder, f"cannot read its files ({error})") from error
-        vectors = (np.concatenate(parts) if parts
+        vectors = (parts[0] if len(parts) == 1 else np.concatenate(parts) if parts
                    else np.zeros((0, manifest.dimension), dtype=np.float32))
         if vectors.shape != (len(chunks), manifest.dimension):
             raise _corrupt(folder, "its vectors and chunks disagree")
         store = cls(manifest, documents, chunks, vectors)
-        store._folder = folder
+        store._folder, store._row_of_id = folder, row_of_id
         if manifest.index_type == "ivf":
             try:
                 _ = store.faiss_index
@@ -288,9 +287,11 @@ class IndexStore:
                     span.append(chunk.text)  # never for chunks made by qa.chunking
                 spans.append(span)
                 rows.append(row)
-            lines.append({"document": asdict(document), "chunks": spans})
+            lines.append({"document": _fields(document), "chunks": spans})
         vectors = np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
         _write_atomic(folder / f"{name}.jsonl", _jsonl(lines))
+        order = [[doc_id, len(rows_by_doc.get(doc_id, []))] for doc_id in doc_ids]
+        _write_atomic(folder / f"{name}.order.json", json.dumps(order).encode())
         with _atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
             np.save(handle, vectors)
         if trained is not None:
@@ -306,7 +307,10 @@ class IndexStore:
         """The IVF index over every row, and the row each of its ids stands for."""
         if self._folder is None or not self.manifest.trained:
             return build_faiss(self.vectors, "ivf"), np.arange(len(self.chunks))
-        return _read_approximate(self._folder, self.manifest, self._position)
+        row_of_id = self._row_of_id
+        if row_of_id is None:
+            row_of_id = _rows_of_ids(self._folder, self.manifest, _rows_by_document(self.chunks))
+        return _read_ivf(self._folder, self.manifest), row_of_id
 
 
 @dataclass(frozen=True)
@@ -446,13 +450,15 @@ def _rows_by_document(chunks: list[Chunk]) -> dict[str, list[int]]:
 
 
 def _read_segments(folder: Path, manifest: Manifest) -> tuple[dict[str, Document], list[Chunk],
-                                                             list[np.ndarray]]:
-    """The live documents of every segment, their chunks and vectors, segment by segment."""
+                                                             list[np.ndarray], np.ndarray]:
+    """The live documents of every segment, their chunks and vectors, segment by
+    segment, and for each row of every segment the store row it became (-1: dead)."""
     documents: dict[str, Document] = {}
     chunks: list[Chunk] = []
     parts: list[np.ndarray] = []
+    row_of_id: list[int] = []
     for name in manifest.segments:
-        vectors = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        vectors = np.load(folder / f"{name}.npy", allow_pickle=False)  # one read, no page faults
         keep: list[int] = []
         offset = 0
         for line in _read_jsonl(folder / f"{name}.jsonl"):
@@ -461,47 +467,55 @@ def _read_segments(folder: Path, manifest: Manifest) -> tuple[dict[str, Document
             if manifest.documents.get(doc_id, {}).get("segment") == name:
                 document = _document(line["document"])
                 documents[doc_id] = document
+                row_of_id += range(len(chunks), len(chunks) + len(spans))
                 chunks += [_chunk(document, span) for span in spans]
                 keep += range(offset, offset + len(spans))
+            else:
+                row_of_id += [-1] * len(spans)
             offset += len(spans)
         if offset != len(vectors):
             raise ValueError(f"{name} holds {offset} chunks and {len(vectors)} vectors")
-        parts.append(np.asarray(vectors if len(keep) == offset else vectors[keep], dtype=np.float32))
+        parts.append(vectors if len(keep) == offset else vectors[keep])
     missing = set(manifest.documents) - set(documents)
     if missing:
         raise ValueError(f"{len(missing)} documents are in no segment")
-    return documents, chunks, parts
+    return documents, chunks, parts, np.asarray(row_of_id, dtype=np.int64)
 
 
-def _read_approximate(folder: Path, manifest: Manifest,
-                      position: dict[str, int]) -> tuple[Any, np.ndarray]:
-    """The segments' IVF indexes merged into one; ids count through the segments'
-    rows, removed documents' rows included (they map to row -1)."""
+def _segment_order(folder: Path, name: str) -> list[list[Any]]:
+    """[doc_id, chunks] of each document in a segment, in file order (a small side file,
+    so the rows of a segment are known without reading its texts)."""
+    return json.loads((folder / f"{name}.order.json").read_text())
+
+
+def _rows_of_ids(folder: Path, manifest: Manifest, rows_by_doc: dict[str, list[int]]) -> np.ndarray:
+    """For each row of every segment (the IVF ids), the store row it is (-1: dead)."""
+    rows: list[int] = []
+    for name in manifest.segments:
+        for doc_id, count in _segment_order(folder, name):
+            live = manifest.documents.get(doc_id, {}).get("segment") == name
+            rows += rows_by_doc[doc_id] if live else [-1] * count
+    return np.asarray(rows, dtype=np.int64)
+
+
+def _read_ivf(folder: Path, manifest: Manifest) -> Any:
+    """The segments' IVF indexes merged into one; ids count through the segments' rows."""
     import faiss
 
     index = faiss.read_index(str(folder / str(manifest.trained)))
-    row_of_id: list[np.ndarray] = []
     for name, meta in manifest.segments.items():
         part = faiss.read_index(str(folder / f"{name}.ivf"))
         if part.ntotal != meta["rows"]:
             raise ValueError(f"{name}.ivf holds {part.ntotal} vectors, not {meta['rows']}")
         index.merge_from(part, index.ntotal)
-        row_of_id.append(_segment_rows(folder / f"{name}.jsonl", name, manifest, position))
-    return index, (np.concatenate(row_of_id) if row_of_id else np.zeros(0, dtype=np.int64))
-
-
-def _segment_rows(path: Path, name: str, manifest: Manifest, position: dict[str, int]) -> np.ndarray:
-    rows: list[int] = []
-    for line in _read_jsonl(path):
-        live = manifest.documents.get(line["document"]["doc_id"], {}).get("segment") == name
-        rows += [position[span[0]] if live else -1 for span in line["chunks"]]
-    return np.asarray(rows, dtype=np.int64)
+    return index
 
 
 def _files_of(manifest: Manifest) -> list[str]:
     files = [MANIFEST]
     for name, meta in manifest.segments.items():
-        files += [f"{name}.jsonl", f"{name}.npy"] + ([f"{name}.ivf"] if meta.get("trained") else [])
+        files += [f"{name}.jsonl", f"{name}.order.json", f"{name}.npy"]
+        files += [f"{name}.ivf"] if meta.get("trained") else []
     return files + ([manifest.trained] if manifest.trained else [])
 
 
@@ -561,6 +575,11 @@ def _load_version_1(folder: Path, raw: dict[str, Any]) -> IndexStore:
 # -- files ---------------------------------------------------------------------------
 
 
+def _fields(record: Any) -> dict[str, Any]:
+    """A dataclass's fields, shallow (``asdict`` deep-copies every document's entry)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 def _manifest(raw: dict[str, Any]) -> Manifest:
     return Manifest(**{k: v for k, v in raw.items() if k in Manifest.__dataclass_fields__})
 
@@ -605,10 +624,32 @@ def _document(raw: dict[str, Any]) -> Document:
     return Document(**raw)
 
 
+class _StoredChunk(Chunk):
+    """A chunk read from a segment: its text is sliced from its document when asked,
+    not on opening (100,000 slices are most of the time to open an index that size)."""
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        return self.__dict__["_document"].text[self.start:self.end]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Chunk) and _fields(self) == _fields(other)
+
+    __hash__ = Chunk.__hash__
+
+
+_new_chunk = object.__new__
+
+
 def _chunk(document: Document, span: list[Any]) -> Chunk:
     chunk_id, start, end, page = span[:4]
-    text = span[4] if len(span) > 4 else document.text[start:end]
-    return Chunk(chunk_id=chunk_id, doc_id=document.doc_id, text=text, start=start, end=end, page=page)
+    if len(span) > 4:  # a text that is not its span (never for chunks made by qa.chunking)
+        return Chunk(chunk_id=chunk_id, doc_id=document.doc_id, text=span[4], start=start, end=end,
+                     page=page)
+    chunk = _new_chunk(_StoredChunk)
+    chunk.__dict__.update(chunk_id=chunk_id, doc_id=document.doc_id, start=start, end=end, page=page,
+                          _document=document)
+    return chunk
 
 
 def _jsonl(records: Any) -> bytes:
