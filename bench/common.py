@@ -99,7 +99,8 @@ def synthetic_news(count: int, start: int = 0) -> list[tuple[str, str]]:
 
 
 NEWS_WORDS = 460  # a news report's length (and five BoolQ passages')
-_SYLLABLES = ["ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "an", "is", "or", "bek", "ul", "zen", "ta", "ri"]
+_SYLLABLES = ["ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "an", "is", "or", "bek", "ul", "zen", "ta",
+              "ri"]
 
 
 def _rare_word(rank: int) -> str:

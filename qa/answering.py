@@ -27,6 +27,7 @@ from qa.near_misses import (
     swapped_subject,
     unstated_premise,
 )
+from qa.priority import FOREGROUND
 from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
 from qa.retrieval import Retriever, merge_neighbours
 from qa.settings import Settings
@@ -101,7 +102,12 @@ class Assistant:
         With ``stages``, a ``Stage`` also says when the draft is complete and being
         checked, and when the model is asked again: the pieces are a draft until the
         ``Answer`` (checked, maybe re-cited or refused) arrives. ``documents`` limits the
-        question to those doc_ids."""
+        question to those doc_ids. Indexing in this process waits meanwhile (qa/priority.py)."""
+        with FOREGROUND.answering():
+            yield from self._stream(question, history, stages, documents)
+
+    def _stream(self, question: str, history: Sequence[Turn], stages: bool,
+                documents: Collection[str] | None) -> Iterator[str | Stage | Answer]:
         started = time.perf_counter()
         question, passages, prompt, timings = self.prepare(question, history, documents)
         if prompt is None:
@@ -236,10 +242,11 @@ class Assistant:
 
     def add_documents(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IndexReport:
         """Index new or changed files and save; the old index serves until the swap."""
-        documents = load_documents(paths)
-        store, report = apply_documents(self.store, documents, self.embedder, self.settings,
-                                        prune=False, progress=progress, checkpoint=self._checkpoint)
-        self._save_and_swap(store)
+        with FOREGROUND.background():  # answers asked meanwhile go first (qa/priority.py)
+            documents = load_documents(paths)
+            store, report = apply_documents(self.store, documents, self.embedder, self.settings,
+                                            prune=False, progress=progress, checkpoint=self._checkpoint)
+            self._save_and_swap(store)
         return report
 
     def remove_document(self, doc_id: str) -> None:
@@ -316,4 +323,4 @@ def is_follow_up(question: str) -> bool:
 def make_generator(settings: Settings) -> Generator:
     return Generator(settings.generator_path, settings.cache_dir, n_ctx=settings.n_ctx,
                      n_threads=settings.n_threads, temperature=settings.temperature,
-                     max_tokens=settings.max_answer_tokens)
+                     max_tokens=settings.max_answer_tokens, draft_tokens=settings.draft_tokens)

@@ -30,16 +30,18 @@ import numpy as np
 from qa.errors import ModelError
 from qa.models import EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER, packaged_file, resolve_embedder
 from qa.onnx_model import DISABLED_FUSIONS, FORMAT_VERSION, prepare_onnx_model
+from qa.priority import FOREGROUND
 
 BACKENDS = ("torch", "onnx")
 ONNX_NAME = f"all-MiniLM-L6-v2-onnx-int8-v{FORMAT_VERSION}"  # the manifest's name: vectors differ per version
 _COUNT_MEMO_LIMIT = 200_000  # texts whose token count is remembered (chunking asks twice)
+_TEXTS_PER_THREAD = 4  # a group of background texts takes ~30 ms: the longest an answer waits
 _VECTOR_MEMO_LIMIT = 20_000  # recent query and sentence vectors (384 floats each: ~30 MB)
 
 
 class Embedder:
     def __init__(self, model_path: str | None = None, batch_size: int = 64, threads: int = 2,
-                 backend: str = "torch", cache_dir: Path | None = None):
+                 backend: str = "torch", cache_dir: Path | None = None, yield_to_answers: bool = True):
         if backend not in BACKENDS:
             raise ModelError(f"Unknown embedder backend {backend!r}; use one of {', '.join(BACKENDS)}.")
         if backend == "onnx" and model_path:
@@ -50,6 +52,7 @@ class Embedder:
         self.threads = threads
         self.backend = backend
         self.cache_dir = cache_dir or Path.home() / ".cache" / "qa"
+        self.yield_to_answers = yield_to_answers  # bulk embedding pauses while answers are made
         self._folder: Path | None = None
         self._name: str | None = None
         self._model: Any = None
@@ -64,7 +67,8 @@ class Embedder:
         """The embedder the settings ask for; a custom model path implies torch."""
         backend = "torch" if settings.embedder_path else settings.embed_backend
         return cls(settings.embedder_path, batch_size=settings.embed_batch_size,
-                   threads=settings.n_threads, backend=backend, cache_dir=settings.cache_dir)
+                   threads=settings.n_threads, backend=backend, cache_dir=settings.cache_dir,
+                   yield_to_answers=settings.yield_to_answers)
 
     @property
     def name(self) -> str:
@@ -96,6 +100,18 @@ class Embedder:
         """Normalised embeddings, shape (len(texts), dimension)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        caller = threading.get_ident()
+        if not self.yield_to_answers or not FOREGROUND.is_background(caller):
+            return self._encode(texts, show_progress)
+        # Indexing: in small groups, each after any answer in progress.
+        step = self.threads * _TEXTS_PER_THREAD if self.backend == "onnx" else self.batch_size
+        parts = []
+        for start in range(0, len(texts), step):
+            FOREGROUND.wait(caller)
+            parts.append(self._encode(texts[start:start + step], show_progress))
+        return np.vstack(parts)
+
+    def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,

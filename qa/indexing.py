@@ -129,13 +129,17 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
 
 def _combine(store: IndexStore, drop: set[str], documents: list[Document], chunks: list[Chunk],
              vectors: np.ndarray) -> IndexStore:
-    """``store`` without the documents in ``drop``, with ``documents`` and their chunks added."""
-    keep_rows = [i for i, c in enumerate(store.chunks) if c.doc_id not in drop]
+    """``store`` without the documents in ``drop``, with ``documents`` and their chunks added.
+    One copy of the vectors, none of the chunk list filtered when only adding."""
+    drop = drop & store.documents.keys()
+    kept_chunks, kept_vectors = store.chunks, store.vectors
+    if drop:
+        keep_rows = [i for i, c in enumerate(store.chunks) if c.doc_id not in drop]
+        kept_chunks, kept_vectors = [store.chunks[i] for i in keep_rows], store.vectors[keep_rows]
     docs = {k: v for k, v in store.documents.items() if k not in drop}
     docs.update({d.doc_id: d for d in documents})
-    all_chunks = [store.chunks[i] for i in keep_rows] + chunks
-    all_vectors = np.vstack([store.vectors[keep_rows], vectors]) if all_chunks else store.vectors[:0]
-    return store.replace_contents(docs, all_chunks, all_vectors.astype(np.float32))
+    all_vectors = np.concatenate([kept_vectors, vectors.astype(np.float32, copy=False)])
+    return store.replace_contents(docs, kept_chunks + chunks, all_vectors)
 
 
 def _finished(chunks: list[Chunk], done: int) -> set[str]:

@@ -33,6 +33,9 @@ class Settings:
     n_ctx: int = 4096
     n_threads: int = _default_threads()
     max_answer_tokens: int = 256
+    # Prompt-lookup decoding (draft tokens copied from the prompt, checked in one batch);
+    # 0 = off: bench/prompt_lookup.py measures whether it pays.
+    draft_tokens: int = 0
     temperature: float = 0.0
     # Chunking, in embedder word pieces (all-MiniLM-L6-v2 reads at most 256).
     chunk_tokens: int = 128  # vs 64: 20% faster to index, BoolQ hybrid nDCG@10 0.933 (0.934)
@@ -50,6 +53,10 @@ class Settings:
     min_relevance: float = 0.15  # below it a chunk is not relevant; answerable questions reach 0.175
     min_support: float = 0.4  # below this share of the answer found in passages: refuse
     embed_batch_size: int = 64
+    # Indexing in a process that is answering pauses while each answer is made: on 2 cores
+    # an answer under a concurrent upload otherwise generated several times slower
+    # (bench/answering_busy.py).
+    yield_to_answers: bool = True
     checkpoint_seconds: float = 60.0  # a long indexing run saves what it has this often
     max_question_chars: int = 2000
     # Web chat.

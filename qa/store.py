@@ -156,18 +156,18 @@ class IndexStore:
         generation = _next_generation(folder, max(self.manifest.generation,
                                                   on_disk.generation if on_disk else 0))
         trained = self._trained_for(folder, on_disk, generation)
-        kept = _kept_segments(self, on_disk, trained)
+        same = _unchanged(self, on_disk)
+        kept = _kept_segments(on_disk, same, trained)
         rows_by_doc = _rows_by_document(self.chunks)
-        placed = {doc_id: on_disk.documents[doc_id]["segment"] for doc_id in self.documents
-                  if on_disk and _same_document(self, on_disk, doc_id)
-                  and on_disk.documents[doc_id]["segment"] in kept}
+        placed = {doc_id: on_disk.documents[doc_id]["segment"] for doc_id in same
+                  if on_disk and on_disk.documents[doc_id]["segment"] in kept}
         pending = [doc_id for doc_id in self.documents if doc_id not in placed]
         segments = {name: on_disk.segments[name] for name in set(placed.values())} if on_disk else {}
         if pending:
             name = f"segment-{generation}"
             segments[name] = self._write_segment(folder, name, pending, rows_by_doc, trained)
             placed.update(dict.fromkeys(pending, name))
-        self._update_lexical(folder, on_disk, generation, rows_by_doc)
+        self._update_lexical(folder, on_disk, same, generation, rows_by_doc)
         self.manifest.generation = generation
         self.manifest.format_version = FORMAT_VERSION
         self.manifest.updated = time.time()
@@ -240,7 +240,7 @@ class IndexStore:
                                      search_text(self.documents[c.doc_id].title, c.text, with_title))
                 for c in chunks]
 
-    def _update_lexical(self, folder: Path, on_disk: Manifest | None, generation: int,
+    def _update_lexical(self, folder: Path, on_disk: Manifest | None, same: set[str], generation: int,
                         rows_by_doc: dict[str, list[int]]) -> None:
         """Commit to the lexical index only the documents whose content changed."""
         current = lexical.LexicalIndex.open(folder) if on_disk else None
@@ -250,8 +250,8 @@ class IndexStore:
             self._lexical = lexical.write(folder, generation, (), self._lexical_chunks(rows), rebuild=True)
             return
         assert on_disk is not None
-        stale = [d for d in on_disk.documents if not _same_document(self, on_disk, d)]
-        fresh = [d for d in self.documents if not _same_document(self, on_disk, d)]
+        stale = [d for d in on_disk.documents if d not in same]
+        fresh = [d for d in self.documents if d not in same]
         rows = [r for d in fresh for r in rows_by_doc.get(d, [])]
         self._lexical = lexical.write(folder, generation, stale, self._lexical_chunks(rows))
 
@@ -416,15 +416,15 @@ def rebuild_hint(folder: Path) -> str:
 # -- segments ------------------------------------------------------------------------
 
 
-def _kept_segments(store: IndexStore, on_disk: Manifest | None, trained: Any) -> set[str]:
+def _kept_segments(on_disk: Manifest | None, same: set[str], trained: Any) -> set[str]:
     """Segments on disk this save can point at: encoded with the IVF in use, not
     mostly dead, and not among the small ones once there are too many."""
     if on_disk is None:
         return set()
     live: Counter[str] = Counter()
-    for doc_id, meta in on_disk.documents.items():
-        if _same_document(store, on_disk, doc_id):
-            live[meta["segment"]] += meta["chunks"]
+    for doc_id in same:
+        meta = on_disk.documents[doc_id]
+        live[meta["segment"]] += meta["chunks"]
     kept = {name for name, meta in on_disk.segments.items()
             if live[name] and (trained is None or meta.get("trained") == trained.name)
             and live[name] >= (1 - MAX_DEAD_SHARE) * meta["rows"]}
@@ -433,13 +433,18 @@ def _kept_segments(store: IndexStore, on_disk: Manifest | None, trained: Any) ->
     return kept
 
 
-def _same_document(store: IndexStore, on_disk: Manifest, doc_id: str) -> bool:
-    """The document on disk is the one in ``store``: same content, same chunks."""
-    meta = on_disk.documents.get(doc_id)
-    mine = store.manifest.documents.get(doc_id)
-    return (meta is not None and mine is not None and "segment" in meta
-            and meta["content_hash"] == mine["content_hash"] and meta["chunks"] == mine["chunks"]
-            and meta.get("title") == mine.get("title") and meta.get("source") == mine.get("source"))
+def _unchanged(store: IndexStore, on_disk: Manifest | None) -> set[str]:
+    """Documents whose version on disk is the one in ``store``: same content, same chunks."""
+    if on_disk is None:
+        return set()
+    same = set()
+    for doc_id, mine in store.manifest.documents.items():
+        meta = on_disk.documents.get(doc_id)
+        if (meta is not None and "segment" in meta and meta["content_hash"] == mine["content_hash"]
+                and meta["chunks"] == mine["chunks"] and meta.get("title") == mine.get("title")
+                and meta.get("source") == mine.get("source")):
+            same.add(doc_id)
+    return same
 
 
 def _rows_by_document(chunks: list[Chunk]) -> dict[str, list[int]]:
