@@ -108,6 +108,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     result["disk_mb"] = disk_mb(folder)
     if args.models:
         result["rss_models_mb"] = rss_with_generator(store, embedder, settings)
+        result["rss_models_file_mb"] = rss_mb("RssFile")
+        result["rss_models_anon_mb"] = rss_mb("RssAnon")
     return result
 
 
@@ -199,9 +201,11 @@ def rss_with_generator(store: Any, embedder: Any, settings: Any) -> float:
     return rss_mb()
 
 
-def rss_mb() -> float:
+def rss_mb(kind: str = "VmRSS") -> float:
+    """Resident memory; ``RssFile`` is the part mapped from files (the GGUF weights,
+    shared and reclaimable), ``RssAnon`` the process's own."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{kind}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -232,7 +236,8 @@ def report(results: list[dict[str, Any]]) -> str:
     rows = [[f"{r['chunks']:,}", f"{r['documents']:,}", r["index_type"], r["open_s"], r["add_s"],
              r["remove_s"], f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
              f"{r['dense_p50_ms']:.1f} / {r['lexical_p50_ms']:.1f}", round(r["rss_mb"]),
-             round(r["rss_models_mb"]) if "rss_models_mb" in r else "-", round(r["disk_mb"], 1)]
+             f"{r['rss_models_mb']:.0f} ({r['rss_models_file_mb']:.0f} mapped files)"
+             if "rss_models_mb" in r else "-", round(r["disk_mb"], 1)]
             for r in results]
     lines = [table(["chunks", "docs", "index", "open s", "add one doc s", "remove one doc s",
                     "hybrid p50 / p95 ms", "dense / BM25 p50 ms", "RSS MB", "RSS with models MB",

@@ -41,3 +41,29 @@ def test_a_background_wait_ends_after_its_limit():
         started = time.perf_counter()
         assert FOREGROUND.wait(threading.get_ident(), timeout=0.2)
         assert 0.2 <= time.perf_counter() - started < 5
+
+
+def test_documents_added_to_an_assistant_are_embedded_as_background_work(
+        seed_copy, tmp_path, embedder, settings, monkeypatch):
+    from qa.answering import Assistant
+    from qa.indexing import update_index
+    from tests.conftest import FakeGenerator
+
+    index_dir = tmp_path / "index"
+    store, _ = update_index([seed_copy], index_dir, embedder, settings)
+    assistant = Assistant(store, settings, embedder=embedder, generator=FakeGenerator(), index_dir=index_dir)
+    seen: list[bool] = []
+    real = embedder.encode
+
+    def recording(texts, show_progress=False):
+        seen.append(FOREGROUND.is_background(threading.get_ident()))
+        return real(texts, show_progress)
+
+    monkeypatch.setattr(embedder, "encode", recording)
+    memo = tmp_path / "memo.txt"
+    memo.write_text("Budget memo\n\nThe committee approved 40 new posts for 2027.\n")
+    assistant.add_documents([memo])
+    assert seen and all(seen)
+    seen.clear()
+    assistant.ask("How many posts did the committee approve?")
+    assert seen and not any(seen)  # the answer's own embedding is not background work
