@@ -7,6 +7,7 @@ citations resolved and checked. Models load lazily, once per assistant.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -246,8 +247,14 @@ class Assistant:
             documents = load_documents(paths)
             store, report = apply_documents(self.store, documents, self.embedder, self.settings,
                                             prune=False, progress=progress, checkpoint=self._checkpoint)
+            self._yield()
             self._save_and_swap(store)
         return report
+
+    def _yield(self) -> None:
+        """Background work (here: the save) waits for the answers in progress."""
+        if self.settings.yield_to_answers:
+            FOREGROUND.wait(threading.get_ident())
 
     def remove_document(self, doc_id: str) -> None:
         self._save_and_swap(remove_document(self.store, doc_id))

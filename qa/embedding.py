@@ -140,7 +140,10 @@ class Embedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces per text, without [CLS]/[SEP]. Remembered per text, because
-        the chunker counts each sentence twice (to split long ones, then to pack)."""
+        the chunker counts each sentence twice (to split long ones, then to pack).
+        Indexing calls it once per document: a point where it yields to answers."""
+        if self.yield_to_answers:
+            FOREGROUND.wait(threading.get_ident())
         missing = list(dict.fromkeys(t for t in texts if t not in self._counts))
         if missing:
             if len(self._counts) + len(missing) > _COUNT_MEMO_LIMIT:
