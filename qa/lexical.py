@@ -17,14 +17,18 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.errors import IndexUnavailableError
+
 FOLDER = "lexical"
 _MARKER = "\x00generation"  # the doc_id of the marker document (no file has this id)
 _WRITER_HEAP = 50_000_000
+_LOCK_WAIT_SECONDS = 30.0
 _STEMMER: Any = None
 _STEMMER_LOCK = threading.Lock()
 
@@ -136,7 +140,7 @@ def write(folder: Path, generation: int, remove: Iterable[str], add: list[Lexica
     path.mkdir(parents=True, exist_ok=True)
     index = (tantivy.Index.open(str(path)) if tantivy.Index.exists(str(path)) and not rebuild
              else tantivy.Index(_schema(), path=str(path), reuse=False))
-    writer = index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+    writer = _writer(index, folder)
     try:  # nothing is visible until the commit; an exception drops the writer and its lock
         if rebuild:
             writer.delete_all_documents()
@@ -149,6 +153,21 @@ def write(folder: Path, generation: int, remove: Iterable[str], add: list[Lexica
         writer.wait_merging_threads()  # also releases the writer's lock
     index.reload()
     return LexicalIndex(index)
+
+
+def _writer(index: Any, folder: Path) -> Any:
+    """Tantivy's one writer, waiting a little for another save (this process or another) to end."""
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+        except ValueError as error:
+            if "LockBusy" not in str(error) or time.monotonic() > deadline:
+                raise IndexUnavailableError(
+                    f"Another process is writing the index in {folder} ({error}). Try again when "
+                    "it has finished; if none is running, delete the file .tantivy-writer.lock "
+                    f"in {folder / FOLDER}.") from error
+            time.sleep(0.1)
 
 
 def _add(writer: Any, chunks: list[LexicalChunk]) -> None:

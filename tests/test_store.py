@@ -210,3 +210,20 @@ def test_search_results_are_rows_of_live_chunks_only(tmp_path):
     reopened = IndexStore.load(folder, "test-embedder")
     rows = [r for r, _ in reopened.lexical_search("minister grain statement", 100)]
     assert sorted(rows) == list(range(len(reopened)))
+
+
+def test_a_save_while_another_writes_the_index_waits_then_says_what_to_do(tmp_path, monkeypatch):
+    import tantivy
+
+    from qa.errors import IndexUnavailableError
+
+    folder = tmp_path / "index"
+    store = _store(range(3))
+    store.save(folder)
+    monkeypatch.setattr(lexical, "_LOCK_WAIT_SECONDS", 0.3)
+    other = tantivy.Index.open(str(folder / lexical.FOLDER)).writer(15_000_000, 1)  # another process's
+    with pytest.raises(IndexUnavailableError, match="Another process is writing the index"):
+        _with(store, add=[7]).save(folder)
+    other.wait_merging_threads()  # it finishes: the lock is free
+    _with(store, add=[7]).save(folder)
+    assert _finds(IndexStore.load(folder, "test-embedder"), "zorbanite7") == {"d7"}
