@@ -65,15 +65,20 @@ def worker(limit: int) -> dict[str, Any]:
         assistant.warm_up()
         rows = [json.loads(line) for line in questions.read_text().splitlines() if line.strip()][:limit]
         for row in rows:
-            started, stamps, final = time.perf_counter(), [], None
-            for piece in assistant.stream(row["question"]):
-                if isinstance(piece, str):
-                    stamps.append(time.perf_counter())
-                else:
-                    final = piece
+            started, stamps, final, error = time.perf_counter(), [], None, None
+            try:
+                for piece in assistant.stream(row["question"]):
+                    if isinstance(piece, str):
+                        stamps.append(time.perf_counter())
+                    else:
+                        final = piece
+            except Exception as failure:  # llama-cpp-python's own errors, recorded per question
+                error = f"{type(failure).__name__}: {str(failure)[:200]}"
+                assistant = Assistant.from_folder(docs, OUT / f"index-{name}-lookup")  # a fresh context
+                assistant.warm_up()
             span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
             answers[f"{name}/{row['id']}"] = {
-                "text": final.text if final else "", "pieces": len(stamps),
+                "text": final.text if final else "", "pieces": len(stamps), "error": error,
                 "ttft_s": stamps[0] - started if stamps else float("nan"),
                 "tokens_per_s": (len(stamps) - 1) / span if span else float("nan"),
                 "total_s": time.perf_counter() - started}
@@ -99,6 +104,10 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     summary["total_ratio"] = summary["lookup"]["total_s"] / summary["plain"]["total_s"]
     summary["answers"] = len(plain)
     summary["different_answers"] = differ
+    summary["errors"] = {side: sorted(k for run in rs for k, a in run.items() if a.get("error"))
+                         for side, rs in runs.items()}
+    summary["error_examples"] = sorted({a["error"] for rs in runs.values() for run in rs
+                                        for a in run.values() if a.get("error")})[:3]
     summary["examples"] = {k: {"plain": plain[k]["text"], "lookup": lookup[k]["text"]} for k in differ[:5]}
     return summary
 
@@ -111,7 +120,9 @@ def report(summary: dict[str, Any], draft: int) -> str:
         table(["decoding", "generation tok/s p50", "TTFT p50 s", "total p50 s"], rows),
         f"\nprompt lookup ({draft} draft tokens): {summary['speedup']:.2f}x tokens/s, TTFT "
         f"{summary['ttft_ratio']:.2f}x, total {summary['total_ratio']:.2f}x; "
-        f"{len(summary['different_answers'])} of {summary['answers']} answers differ; "
+        f"{len(summary['different_answers'])} of {summary['answers']} answers differ; errors: "
+        f"{', '.join(f'{side} {len(keys)}' for side, keys in summary['errors'].items())} "
+        f"{summary['error_examples'][:1]}; "
         f"adopt (>= {TARGET_SPEEDUP}x and identical): {'yes' if adopt else 'no'}"])
 
 

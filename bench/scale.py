@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     results, baseline = [], []
     source = export_revision(args.baseline) if args.baseline else None
     for size in args.sizes:
+        models = args.models and size == max(args.sizes)
         argv = [__file__, "--worker", "--sizes", str(size), "--queries", str(args.queries),
-                "--changes", str(args.changes)] + (["--models"] if args.models else [])
+                "--changes", str(args.changes)] + (["--models"] if models else [])
         results.append(run_json_worker(argv, timeout=3600))
         print(f"  {size:,} chunks done (load average {load_average():.1f})", file=sys.stderr, flush=True)
         if source:
@@ -93,7 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--changes", type=int, default=3, help="documents added, then removed, per size")
-    parser.add_argument("--models", action="store_true", help="load the generator too, for the RSS")
+    parser.add_argument("--models", action="store_true",
+                        help="at the largest size, load the generator too, for the RSS")
     parser.add_argument("--baseline", help="also measure the code of this git revision (e.g. main)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -106,7 +108,9 @@ def export_revision(revision: str) -> Path:
     target = OUT / f"baseline-{revision}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", revision, "qa", "prompts"], cwd=ROOT, check=True,
+    paths = ["qa"] + ["prompts"] * (subprocess.run(["git", "cat-file", "-e", f"{revision}:prompts"],
+                                                   cwd=ROOT, capture_output=True).returncode == 0)
+    archive = subprocess.run(["git", "archive", revision, *paths], cwd=ROOT, check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
