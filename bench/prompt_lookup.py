@@ -6,7 +6,9 @@
 llama-cpp-python's ``LlamaPromptLookupDecoding`` proposes the tokens that
 followed the last n-gram in the prompt (answers copy their passages); the
 model checks them in one batch and keeps the ones it would have produced
-greedily. Each side runs in a fresh process (``QA_DRAFT_TOKENS``), the two
+greedily. The product does not use it (slower here, and it fails in the
+cached multi-turn conversation), so the benchmark gives the generator's
+``Llama`` the draft model itself. Each side runs in a fresh process, the two
 taking turns (plain, lookup, lookup, plain), each answering the seed and
 the fresh questions over their own briefings with the full system
 (``Assistant.stream``). Answers must be identical: the decoding is greedy on
@@ -42,13 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict[str, Any]]] = {"plain": [], "lookup": []}
     for number in range(args.rounds):
         for side in (["plain", "lookup"] if number % 2 == 0 else ["lookup", "plain"]):
-            draft = str(args.draft if side == "lookup" else 0)
-            os.environ["QA_DRAFT_TOKENS"] = draft
+            os.environ["BENCH_DRAFT_TOKENS"] = str(args.draft if side == "lookup" else 0)
             runs[side].append(run_json_worker([__file__, "--worker", side, "--questions",
                                                str(args.questions)], timeout=3600))
             print(f"  {side}: {percentile(_rates(runs[side][-1]), 50):.1f} tok/s "
                   f"(load {load_average():.1f})", file=sys.stderr, flush=True)
-    os.environ.pop("QA_DRAFT_TOKENS", None)
+    os.environ.pop("BENCH_DRAFT_TOKENS", None)
     summary = summarise(runs)
     print(report(summary, args.draft))
     path = write_json("prompt_lookup", {"draft_tokens": args.draft, "summary": summary, "runs": runs})
@@ -56,8 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def with_prompt_lookup(draft: int) -> None:
+    """Every ``Llama`` this process creates gets the prompt-lookup draft model."""
+    import llama_cpp
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+    plain = llama_cpp.Llama
+
+    class Lookup(plain):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=draft), **kwargs)
+
+    llama_cpp.Llama = Lookup
+
+
 def worker(limit: int) -> dict[str, Any]:
     from qa.answering import Assistant
+
+    draft = int(os.environ.get("BENCH_DRAFT_TOKENS", "0"))
+    if draft:
+        with_prompt_lookup(draft)
 
     answers: dict[str, dict[str, Any]] = {}
     for name, (questions, docs) in SETS.items():

@@ -330,4 +330,4 @@ def is_follow_up(question: str) -> bool:
 def make_generator(settings: Settings) -> Generator:
     return Generator(settings.generator_path, settings.cache_dir, n_ctx=settings.n_ctx,
                      n_threads=settings.n_threads, temperature=settings.temperature,
-                     max_tokens=settings.max_answer_tokens, draft_tokens=settings.draft_tokens)
+                     max_tokens=settings.max_answer_tokens)

@@ -22,15 +22,13 @@ Message = dict[str, str]
 
 class Generator:
     def __init__(self, model_path: str | None, cache_dir: Path, n_ctx: int = 4096,
-                 n_threads: int = 2, temperature: float = 0.0, max_tokens: int = 256,
-                 draft_tokens: int = 0):
+                 n_threads: int = 2, temperature: float = 0.0, max_tokens: int = 256):
         self._model_path = model_path
         self.cache_dir = cache_dir
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.draft_tokens = draft_tokens  # prompt-lookup decoding: tokens proposed per step (0: off)
         self._llm: Any = None
         self._load_lock = threading.Lock()
         self.lock = threading.Lock()  # held while generating: one request at a time
@@ -68,14 +66,11 @@ class Generator:
     def _load(self) -> Any:
         path = resolve_generator(self._model_path, self.cache_dir)
         from llama_cpp import Llama
-        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
-        draft = LlamaPromptLookupDecoding(num_pred_tokens=self.draft_tokens) if self.draft_tokens else None
         try:
             with contextlib.redirect_stderr(io.StringIO()), _without_amx_buffers_if_built_with_amx():
                 return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                             n_threads_batch=self.n_threads, n_batch=512, verbose=False,
-                             draft_model=draft)
+                             n_threads_batch=self.n_threads, n_batch=512, verbose=False)
         except (ValueError, RuntimeError, OSError) as error:
             raise ModelError(
                 f"Cannot load the generator model {path}: the file is corrupt or not a "

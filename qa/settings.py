@@ -33,9 +33,6 @@ class Settings:
     n_ctx: int = 4096
     n_threads: int = _default_threads()
     max_answer_tokens: int = 256
-    # Prompt-lookup decoding (draft tokens copied from the prompt, checked in one batch);
-    # 0 = off: bench/prompt_lookup.py measures whether it pays.
-    draft_tokens: int = 0
     temperature: float = 0.0
     # Chunking, in embedder word pieces (all-MiniLM-L6-v2 reads at most 256).
     chunk_tokens: int = 128  # vs 64: 20% faster to index, BoolQ hybrid nDCG@10 0.933 (0.934)
