@@ -2,9 +2,10 @@
 
 On a 2-core machine llama.cpp's threads and the embedder's threads fight for
 the same cores, and llama.cpp loses the most: its threads meet at a barrier
-after every layer, so one thread kept off a core stalls the others
-(bench/answering_busy.py measures it). An upload indexed by the web chat while
-another user's answer streams would slow that answer several times over.
+after every layer, so one thread kept off a core stalls the others. An upload
+indexed by the web chat while another user's answer streams slowed that answer
+from 2.6 to 0.4 tokens/s in one run of bench/answering_busy.py (a machine busy
+with other work too, which makes every such figure move a lot).
 Instead, an answer marks itself as foreground work, a thread that indexes marks
 itself as background work, and the embedder, called from a background thread,
 waits between small groups of texts until no answer is in progress. Nothing

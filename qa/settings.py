@@ -50,9 +50,8 @@ class Settings:
     min_relevance: float = 0.15  # below it a chunk is not relevant; answerable questions reach 0.175
     min_support: float = 0.4  # below this share of the answer found in passages: refuse
     embed_batch_size: int = 64
-    # Indexing in a process that is answering pauses while each answer is made: on 2 cores
-    # an answer under a concurrent upload otherwise generated several times slower
-    # (bench/answering_busy.py).
+    # Indexing in a process that is answering pauses while each answer is made, so an
+    # upload never competes with an answer for the cores (qa/priority.py).
     yield_to_answers: bool = True
     checkpoint_seconds: float = 60.0  # a long indexing run saves what it has this often
     max_question_chars: int = 2000
