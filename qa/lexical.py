@@ -59,7 +59,8 @@ def tokens(texts: list[str]) -> list[list[str]]:
 
 
 class LexicalIndex:
-    """BM25 over chunks; ``folder`` None keeps it in memory (a store never saved)."""
+    """BM25 over chunks, searched through one tantivy searcher (a snapshot: a commit
+    made meanwhile is seen by the next ``LexicalIndex``, not this one)."""
 
     def __init__(self, index: Any):
         self._index = index
