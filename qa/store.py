@@ -463,7 +463,9 @@ def _read_segments(folder: Path, manifest: Manifest) -> tuple[dict[str, Document
     parts: list[np.ndarray] = []
     row_of_id: list[int] = []
     for name in manifest.segments:
-        vectors = np.load(folder / f"{name}.npy", allow_pickle=False)  # one read, no page faults
+        # Mapped, not read: a segment whose rows are all live is searched in place (its
+        # pages load as they are touched); a partly dead one is copied without its dead rows.
+        vectors = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
         keep: list[int] = []
         offset = 0
         for line in _read_jsonl(folder / f"{name}.jsonl"):
@@ -480,7 +482,7 @@ def _read_segments(folder: Path, manifest: Manifest) -> tuple[dict[str, Document
             offset += len(spans)
         if offset != len(vectors):
             raise ValueError(f"{name} holds {offset} chunks and {len(vectors)} vectors")
-        parts.append(vectors if len(keep) == offset else vectors[keep])
+        parts.append(vectors if len(keep) == offset else np.ascontiguousarray(vectors[keep]))
     missing = set(manifest.documents) - set(documents)
     if missing:
         raise ValueError(f"{len(missing)} documents are in no segment")
