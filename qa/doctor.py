@@ -20,7 +20,7 @@ from qa.errors import QAError
 from qa.settings import Settings
 
 PACKAGES = ("briefing-qa", "llama-cpp-python", "torch", "sentence-transformers", "faiss-cpu",
-            "onnxruntime", "gradio", "bm25s")
+            "onnxruntime", "gradio", "bm25s", "tantivy")
 GENERATION_TIMEOUT_S = 300
 REBUILD_ADVICE = "rebuild it with `make rebuild-llama`"
 
