@@ -197,7 +197,7 @@ class Assistant:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,
         so the first question costs no more than the next ones."""
         self.embedder.encode(["warm up"])
-        self.retriever.retrieve("warm up", 1)  # builds the BM25 index
+        self.retriever.retrieve("warm up", 1)  # opens the lexical index, imports its tokeniser
         messages = [*fixed_messages(self.templates), {"role": "user", "content": "Ready?"}]
         for _ in self.generator.stream_chat(messages, max_tokens=1):
             pass
