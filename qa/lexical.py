@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,15 +95,19 @@ class LexicalIndex:
 
     # -- searching ----------------------------------------------------------------------
 
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """(chunk_id, BM25 score) of the ``n`` best chunks."""
+    def search(self, query: str, n: int, doc_ids: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score) of the ``n`` best chunks (of the documents ``doc_ids`` only,
+        if given: the same scores as over the whole index, filtered inside tantivy)."""
         import tantivy
 
         words = list(dict.fromkeys(tokens([query])[0]))
         if not words or n <= 0:
             return []
-        terms = [(tantivy.Occur.Should, tantivy.Query.term_query(self._index.schema, "text", w))
-                 for w in words]
+        schema = self._index.schema
+        terms = [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", w)) for w in words]
+        if doc_ids is not None:
+            within = tantivy.Query.term_set_query(schema, "doc_id", list(doc_ids))
+            terms.append((tantivy.Occur.Must, tantivy.Query.const_score_query(within, 0.0)))
         searcher = self._searcher
         hits = searcher.search(tantivy.Query.boolean_query(terms), n).hits
         found = []

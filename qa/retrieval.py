@@ -49,7 +49,7 @@ class Retriever:
     def retrieve_within(self, query: str, doc_ids: Collection[str], k: int = 10) -> list[Passage]:
         """``retrieve`` over the chunks of some documents only (a question limited to
         them): every one of their chunks is scored exactly, so none is crowded out by
-        the rest of the index; BM25 ranks the whole index and is filtered."""
+        the rest of the index; BM25 scores as over the whole index, filtered to them."""
         allowed = set(doc_ids)
         rows = [i for i, c in enumerate(self.store.chunks) if c.doc_id in allowed]
         if not rows or not query.strip():
@@ -57,8 +57,7 @@ class Retriever:
         vector = self.embedder.encode_remembered([query])[0]
         scores = self.store.vectors[rows] @ vector
         dense = sorted(zip(rows, map(float, scores), strict=True), key=lambda r: -r[1])
-        kept = set(rows)
-        lexical = [(r, s) for r, s in self.lexical(query, len(self.store)) if r in kept]
+        lexical = self.store.lexical_search(query, len(rows), allowed)
         cosine = dict(dense)
         fused = self._fuse(cosine, dense, lexical)
         best = sorted(fused, key=fused.get, reverse=True)[:k]

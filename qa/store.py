@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -127,11 +128,13 @@ class IndexStore:
         return search_vectors(index, self.vectors, query, k, self.manifest.index_type,
                               self._row_of_id)
 
-    def lexical_search(self, query: str, n: int) -> list[tuple[int, float]]:
-        """(row, BM25 score) of the ``n`` best chunks for the words of ``query``."""
+    def lexical_search(self, query: str, n: int,
+                       doc_ids: Collection[str] | None = None) -> list[tuple[int, float]]:
+        """(row, BM25 score) of the ``n`` best chunks for the words of ``query``
+        (among the chunks of ``doc_ids``, if given)."""
         if not self.chunks:
             return []
-        found = self._lexical_index().search(query, n)
+        found = self._lexical_index().search(query, n, doc_ids)
         rows = ((self._position.get(chunk_id), score) for chunk_id, score in found)
         return [(row, score) for row, score in rows if row is not None]
 

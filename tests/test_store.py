@@ -227,3 +227,14 @@ def test_a_save_while_another_writes_the_index_waits_then_says_what_to_do(tmp_pa
     other.wait_merging_threads()  # it finishes: the lock is free
     _with(store, add=[7]).save(folder)
     assert _finds(IndexStore.load(folder, "test-embedder"), "zorbanite7") == {"d7"}
+
+
+def test_lexical_search_within_documents_keeps_the_whole_index_scores(tmp_path):
+    folder = tmp_path / "index"
+    _store(range(12)).save(folder)
+    store = IndexStore.load(folder, "test-embedder")
+    everywhere = dict(store.lexical_search("minister grain zorbanite4 zorbanite7", 100))
+    within = store.lexical_search("minister grain zorbanite4 zorbanite7", 100, doc_ids={"d4", "d9"})
+    assert {store.chunks[row].doc_id for row, _ in within} == {"d4", "d9"}
+    assert within[0][0] == store.row("d4:1")  # the rare word wins inside the filter too
+    assert all(score == pytest.approx(everywhere[row]) for row, score in within)
