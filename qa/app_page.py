@@ -158,7 +158,7 @@ def _wire_chat(app: ChatApp, ui: dict[str, Any]) -> None:
     rest = [chatbot, pending, ui["scope"], ui["chat_id"]]
     triggers = [(ui["question"].submit, app.start_turn, ui["question"]),
                 (ui["ask"].click, app.start_turn, ui["question"]),
-                (ui["examples"].input, app.start_example, ui["examples"])]
+                (ui["examples"].input, app.start_turn, ui["examples"])]
     for trigger, start, source in triggers:
         shown = trigger(start, [source, *rest], outputs, concurrency_limit=None, **QUIET)
         gated = shown.success(app.gate, [asked], None, queue=False, **QUIET)

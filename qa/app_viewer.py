@@ -13,11 +13,17 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa.types import Document
+
+log = logging.getLogger(__name__)
+# pdfium must never run on two threads at once, even on different documents.
+_PDFIUM = threading.Lock()
 
 PAGE_SCALE = 1.6  # 72 dpi points -> pixels: sharp enough to read, ~150 KB a page as JPEG
 _WORD = re.compile(r"\w+")
@@ -49,9 +55,10 @@ def render_view(document: Document, span: Span) -> str:
     page = document.page_at(span.highlight_start)
     if page is not None and Path(document.source).suffix.lower() == ".pdf":
         try:
-            return _pdf_page(document, page, document.text[span.highlight_start: span.highlight_end])
-        except Exception:  # an unreadable or changed file still shows its indexed text
-            pass
+            with _PDFIUM:
+                return _pdf_page(document, page, document.text[span.highlight_start: span.highlight_end])
+        except Exception as error:  # an unreadable or changed file still shows its indexed text
+            log.warning("cannot render page %s of %s (%s); showing its text", page, document.source, error)
     return _text_view(document, span)
 
 

@@ -52,10 +52,6 @@ class Foreground:
             with self._changed:
                 self._background.discard(me)
 
-    @property
-    def answers(self) -> int:
-        return self._answers
-
     def is_background(self, thread: int) -> bool:
         return thread in self._background
 

@@ -53,7 +53,6 @@ MANIFEST = "manifest.json"
 # IVF rather than HNSW because IVF trains in seconds and a segment's vectors are
 # added to it without touching the others.
 APPROXIMATE_THRESHOLD = 100_000
-HNSW_THRESHOLD = APPROXIMATE_THRESHOLD  # the former name, kept for callers
 # The IVF lists hold 8-bit codes (a quarter of the memory, scanned ~2x faster than
 # floats); the candidates they yield are re-scored with the exact vectors.
 IVF_MIN_PROBES = 32  # inverted lists searched per query, at least...
