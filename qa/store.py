@@ -151,12 +151,16 @@ class IndexStore:
 
     # -- persistence ---------------------------------------------------------------
 
-    def save(self, folder: Path) -> None:
-        """Write what the index on disk lacks, then switch the manifest to it."""
+    def save(self, folder: Path, reuse: bool = True) -> None:
+        """Write what the index on disk lacks, then switch the manifest to it.
+
+        ``reuse=False`` (a rebuild or a repair) writes every document anew, so no
+        file of a damaged index on disk is carried into the new one."""
         folder.mkdir(parents=True, exist_ok=True)
-        on_disk = _compatible_manifest(folder, self.manifest)
+        found = _compatible_manifest(folder, self.manifest)
         generation = _next_generation(folder, max(self.manifest.generation,
-                                                  on_disk.generation if on_disk else 0))
+                                                  found.generation if found else 0))
+        on_disk = found if reuse else None
         trained = self._trained_for(folder, on_disk, generation)
         same = _unchanged(self, on_disk)
         kept = _kept_segments(on_disk, same, trained)

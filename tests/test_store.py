@@ -238,3 +238,17 @@ def test_lexical_search_within_documents_keeps_the_whole_index_scores(tmp_path):
     assert {store.chunks[row].doc_id for row, _ in within} == {"d4", "d9"}
     assert within[0][0] == store.row("d4:1")  # the rare word wins inside the filter too
     assert all(score == pytest.approx(everywhere[row]) for row, score in within)
+
+
+def test_a_save_without_reuse_replaces_a_damaged_index_on_disk(tmp_path):
+    folder = tmp_path / "index"
+    _store(range(4)).save(folder)
+    for vectors in folder.glob("*.npy"):
+        vectors.write_bytes(b"damaged")
+    with pytest.raises(Exception, match="corrupt"):
+        IndexStore.load(folder, "test-embedder")
+    _store(range(4)).save(folder, reuse=False)
+
+    reopened = IndexStore.load(folder, "test-embedder")
+    assert len(reopened.documents) == 4 and len(reopened) == 12
+    assert _finds(reopened, "zorbanite2") == {"d2"}
