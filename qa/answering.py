@@ -18,8 +18,8 @@ from qa.compaction import PassageCompactor
 from qa.documents import load_documents
 from qa.embedding import Embedder
 from qa.errors import EmptyQuestionError, QuestionTooLongError
-from qa.generation import Generator
-from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
+from qa.generators import ChatGenerator, make_generator
+from qa.indexing import IndexReport, Progress
 from qa.near_misses import (
     answers_someone_else,
     name_added,
@@ -30,11 +30,11 @@ from qa.near_misses import (
 )
 from qa.priority import FOREGROUND
 from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
-from qa.retrieval import Retriever, merge_neighbours
+from qa.retrieval import merge_neighbours
 from qa.settings import Settings
 from qa.slots import asked_slot, fills
-from qa.store import IndexStore
 from qa.types import CHECKING, RETRYING, Answer, Citation, Passage, Stage
+from qa.vectorstores import Store, backend, backend_of
 from qa.verification import (
     KINDS,
     adds_information,
@@ -48,10 +48,11 @@ Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
 
 class Assistant:
-    def __init__(self, store: IndexStore, settings: Settings, embedder: Embedder | None = None,
-                 generator: Generator | None = None, index_dir: Path | None = None):
+    def __init__(self, store: Store, settings: Settings, embedder: Embedder | None = None,
+                 generator: ChatGenerator | None = None, index_dir: Path | None = None):
         self.settings = settings
         self.index_dir = index_dir
+        self.backend = backend_of(store)
         self.embedder = embedder or Embedder.from_settings(settings)
         self.generator = generator or make_generator(settings)
         self.templates = Templates.load(settings.prompts_dir)
@@ -69,8 +70,8 @@ class Assistant:
         settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
         embedder = Embedder.from_settings(settings)
         folders = [paths] if isinstance(paths, str | Path) else list(paths)
-        store, _ = update_index(folders, settings.index_dir, embedder, settings,
-                                rebuild=rebuild, progress=progress)
+        store, _ = backend(settings.vector_backend).update(folders, settings, embedder,
+                                                           rebuild=rebuild, progress=progress)
         return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
 
     @classmethod
@@ -79,7 +80,7 @@ class Assistant:
         """Open an index built earlier."""
         settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
         embedder = Embedder.from_settings(settings)
-        store = IndexStore.load(settings.index_dir, embedder.name)
+        store = backend(settings.vector_backend).open(settings, embedder)
         return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
 
     # -- asking ------------------------------------------------------------------
@@ -245,10 +246,9 @@ class Assistant:
         """Index new or changed files and save; the old index serves until the swap."""
         with FOREGROUND.background():  # answers asked meanwhile go first (qa/priority.py)
             documents = load_documents(paths)
-            store, report = apply_documents(self.store, documents, self.embedder, self.settings,
-                                            prune=False, progress=progress, checkpoint=self._checkpoint)
-            self._yield()
-            self._save_and_swap(store)
+            store, report = self.backend.add(self.store, documents, self.embedder, self.settings,
+                                             self.index_dir, progress=progress, before_save=self._yield)
+            self._set_store(store)
         return report
 
     def _yield(self) -> None:
@@ -257,32 +257,18 @@ class Assistant:
             FOREGROUND.wait(threading.get_ident())
 
     def remove_document(self, doc_id: str) -> None:
-        self._save_and_swap(remove_document(self.store, doc_id))
+        self._set_store(self.backend.remove(self.store, doc_id, self.index_dir))
 
     @property
     def documents(self) -> list[dict[str, Any]]:
-        counts: dict[str, int] = {}
-        for chunk in self.store.chunks:
-            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
-        return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "source": d.source,
-                 "chunks": counts.get(d.doc_id, 0)} for d in self.store.documents.values()]
+        return self.backend.listing(self.store)
 
     # -- internals ---------------------------------------------------------------
 
-    def _set_store(self, store: IndexStore) -> None:
-        retriever = Retriever(store, self.embedder, candidates=self.settings.candidates,
-                              fusion=self.settings.fusion, dense_weight=self.settings.dense_weight)
-        self.store, self.retriever = store, retriever
-
-    def _checkpoint(self, partial: IndexStore) -> None:
-        """Saved, not served: questions keep the current index until the run ends."""
-        if self.index_dir is not None:
-            partial.save(self.index_dir)
-
-    def _save_and_swap(self, store: IndexStore) -> None:
-        if self.index_dir is not None:
-            store.save(self.index_dir)
-        self._set_store(store)
+    def _set_store(self, store: Store) -> None:
+        """Questions keep the current store until an update is whole (a checkpoint is saved,
+        not served)."""
+        self.store, self.retriever = store, self.backend.searcher(store, self.embedder, self.settings)
 
     def check_question(self, question: str) -> str:
         """The question, whitespace-normalised; a clear error if empty or too long."""
@@ -326,8 +312,3 @@ def is_follow_up(question: str) -> bool:
     """Pronouns or an elliptic start mean the question leans on the conversation."""
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
 
-
-def make_generator(settings: Settings) -> Generator:
-    return Generator(settings.generator_path, settings.cache_dir, n_ctx=settings.n_ctx,
-                     n_threads=settings.n_threads, temperature=settings.temperature,
-                     max_tokens=settings.max_answer_tokens)

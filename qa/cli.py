@@ -102,12 +102,14 @@ def open_assistant(args: argparse.Namespace) -> Any:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.embedding import Embedder
-    from qa.indexing import update_index
+    from qa.vectorstores import backend
 
     settings = settings_from(args)
-    _, report = update_index(args.paths, settings.index_dir, Embedder.from_settings(settings), settings,
-                             rebuild=args.rebuild, progress=progress_bar())
-    print(f"Indexed into {settings.index_dir}: {report.summary()}")
+    _, report = backend(settings.vector_backend).update(
+        args.paths, settings, Embedder.from_settings(settings), rebuild=args.rebuild,
+        progress=progress_bar())
+    where = settings.vector_uri if settings.vector_backend == "milvus" else settings.index_dir
+    print(f"Indexed into {where}: {report.summary()}")
     return 0
 
 

@@ -27,3 +27,11 @@ class IndexUnavailableError(QAError):
 
 class DocumentError(QAError):
     """A file could not be read; loading skips it with a warning."""
+
+
+class ConfigurationError(QAError):
+    """A setting (``QA_*`` variable or flag) has a value that cannot work."""
+
+
+class GeneratorUnavailableError(ModelError):
+    """The generator server is down, too slow, refuses the key, or answers an error."""

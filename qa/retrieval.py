@@ -72,14 +72,7 @@ class Retriever:
 
     def _fuse(self, cosine: dict[int, float], dense: list[tuple[int, float]],
               lexical: list[tuple[int, float]]) -> dict[int, float]:
-        if self.fusion == "rrf":
-            return _rrf([(self.dense_weight, dense), (1 - self.dense_weight, lexical)])
-        low, high = min(cosine.values()), max(cosine.values())
-        top_lexical = max((s for _, s in lexical), default=0.0) or 1.0
-        bm25 = dict(lexical)
-        return {r: self.dense_weight * (c - low) / (high - low + 1e-9)
-                + (1 - self.dense_weight) * bm25.get(r, 0.0) / top_lexical
-                for r, c in cosine.items()}
+        return fuse(cosine, dense, lexical, self.fusion, self.dense_weight)
 
     def _passage(self, row: int, score: float) -> Passage:
         chunk = self.store.chunks[row]
@@ -89,8 +82,21 @@ class Retriever:
                        end=chunk.end, page=chunk.page, date=document.date)
 
 
-def _rrf(rankings: list[tuple[float, list[tuple[int, float]]]]) -> dict[int, float]:
-    fused: dict[int, float] = {}
+def fuse(cosine: dict[Any, float], dense: list[tuple[Any, float]], lexical: list[tuple[Any, float]],
+         fusion: str = "convex", dense_weight: float = 0.75) -> dict[Any, float]:
+    """Fused score per hit (a row or a chunk id): every search backend ranks alike."""
+    if fusion == "rrf":
+        return _rrf([(dense_weight, dense), (1 - dense_weight, lexical)])
+    low, high = min(cosine.values()), max(cosine.values())
+    top_lexical = max((s for _, s in lexical), default=0.0) or 1.0
+    bm25 = dict(lexical)
+    return {r: dense_weight * (c - low) / (high - low + 1e-9)
+            + (1 - dense_weight) * bm25.get(r, 0.0) / top_lexical
+            for r, c in cosine.items()}
+
+
+def _rrf(rankings: list[tuple[float, list[tuple[Any, float]]]]) -> dict[Any, float]:
+    fused: dict[Any, float] = {}
     for weight, ranking in rankings:
         for rank, (row, _) in enumerate(ranking):
             fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank + 1)

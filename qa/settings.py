@@ -4,7 +4,7 @@ overridden by CLI flags. Defaults are chosen for a 2-core laptop CPU."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,20 @@ class Settings:
     # Models: a path overrides the packaged default (see shared MODELS.md).
     generator_path: str | None = None
     embedder_path: str | None = None
+    # Generation behind an OpenAI-compatible chat-completions server (llama.cpp's server, vLLM,
+    # Ollama, TGI) instead of in-process: its base URL (".../v1"), the model name it serves and
+    # its API key (QA_GENERATOR_API_KEY; kept out of reprs, logs and error messages). The
+    # local GGUF (generator_path) then only lends its vocabulary to count prompt tokens.
+    generator_url: str | None = None
+    generator_model: str = "default"
+    generator_api_key: str | None = field(default=None, repr=False)
+    generator_timeout: float = 60.0  # seconds without a byte from the server: a clear error
+    generator_retries: int = 2  # more attempts for a refused connection, a 429 or a 5xx
+    # Where vectors and keyword search live: "faiss" (files in index_dir, in this process) or
+    # "milvus" (vector_uri: a milvus-lite .db file, or http://host:19530 for a Milvus server).
+    vector_backend: str = "faiss"
+    vector_uri: str | None = None
+    vector_collection: str = "qa"
     # "onnx": the packaged MiniLM as a fused int8 graph, ~3x faster to index, BoolQ nDCG@10 0.952
     # vs 0.953 (bench/embedding_quality.py); "torch" runs any sentence-transformers model.
     embed_backend: str = "onnx"

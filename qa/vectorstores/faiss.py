@@ -1,0 +1,55 @@
+"""The ``faiss`` backend: a thin adapter over today's index folder (``qa.store``),
+its indexing (``qa.indexing``) and hybrid retrieval (``qa.retrieval``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from qa.embedding import Embedder
+from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
+from qa.retrieval import Retriever
+from qa.settings import Settings
+from qa.store import IndexStore
+from qa.types import Document
+
+
+class FaissBackend:
+    name = "faiss"
+
+    def open(self, settings: Settings, embedder: Embedder) -> IndexStore:
+        return IndexStore.load(settings.index_dir, embedder.name)
+
+    def update(self, paths: Iterable[str | Path], settings: Settings, embedder: Embedder,
+               rebuild: bool = False, progress: Progress | None = None) -> tuple[IndexStore, IndexReport]:
+        return update_index(paths, settings.index_dir, embedder, settings, rebuild=rebuild,
+                            progress=progress)
+
+    def add(self, store: IndexStore, documents: list[Document], embedder: Embedder, settings: Settings,
+            index_dir: Path | None, progress: Progress | None = None,
+            before_save: Callable[[], None] | None = None) -> tuple[IndexStore, IndexReport]:
+        checkpoint = (lambda partial: partial.save(index_dir)) if index_dir is not None else None
+        store, report = apply_documents(store, documents, embedder, settings, prune=False,
+                                        progress=progress, checkpoint=checkpoint)
+        if before_save:
+            before_save()
+        if index_dir is not None:
+            store.save(index_dir)
+        return store, report
+
+    def remove(self, store: IndexStore, doc_id: str, index_dir: Path | None) -> IndexStore:
+        store = remove_document(store, doc_id)
+        if index_dir is not None:
+            store.save(index_dir)
+        return store
+
+    def searcher(self, store: IndexStore, embedder: Embedder, settings: Settings) -> Retriever:
+        return Retriever(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
+                         dense_weight=settings.dense_weight)
+
+    def listing(self, store: IndexStore) -> list[dict[str, Any]]:
+        counts = Counter(c.doc_id for c in store.chunks)
+        return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "source": d.source,
+                 "chunks": counts[d.doc_id]} for d in store.documents.values()]

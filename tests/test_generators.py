@@ -1,0 +1,125 @@
+"""The generator backends: the embedded llama.cpp model and an OpenAI-compatible
+server, here a real ``python -m llama_cpp.server`` on 127.0.0.1 with the tiny
+packaged model, started for this module and stopped after it (even on failure)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.errors import GeneratorUnavailableError
+from qa.generation import Generator
+from qa.generators import backend_name, make_generator
+from qa.generators.openai_server import OpenAIGenerator
+from qa.models import resolve_generator
+from qa.settings import Settings
+from tests.servers import free_port, llama_server
+
+KEY = "sk-test-3f9a1c77e2"  # what the server accepts; must never show in an error or a log
+MESSAGES = [{"role": "system", "content": "You answer in one short sentence."},
+            {"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> Path:
+    return resolve_generator("tiny", Settings.from_env().cache_dir)
+
+
+@pytest.fixture(scope="module")
+def server_url(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with llama_server(tiny_model, port, log, api_key=KEY):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+def _remote(url: str, key: str | None = KEY, **options: object) -> OpenAIGenerator:
+    settings = Settings.from_env()
+    return OpenAIGenerator(url, "tiny", key, "tiny", settings.cache_dir, **options)  # type: ignore[arg-type]
+
+
+def test_the_url_chooses_the_backend():
+    assert backend_name(Settings()) == "llama"
+    assert isinstance(make_generator(Settings()), Generator)
+    remote = make_generator(Settings(generator_url="http://gpu-box:8000/v1", generator_api_key=KEY))
+    assert isinstance(remote, OpenAIGenerator)
+    assert KEY not in repr(remote) and KEY not in repr(Settings(generator_api_key=KEY))
+
+
+def test_server_streams_the_same_reply_as_in_process(server_url, tiny_model):
+    remote = _remote(server_url)
+    pieces = list(remote.stream_chat(MESSAGES, max_tokens=24))
+    local = Generator(str(tiny_model), Settings.from_env().cache_dir, n_threads=1)
+    assert len(pieces) > 1  # streamed, not one block
+    assert "".join(pieces) == "".join(local.stream_chat(MESSAGES, max_tokens=24))
+    assert remote.count_tokens("Sergei Lavrov met Hanafi.") == local.count_tokens("Sergei Lavrov met Hanafi.")
+
+
+def test_a_refused_key_is_one_line_without_the_key(server_url, caplog):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(GeneratorUnavailableError) as raised:
+        list(_remote(server_url, key="sk-wrong-key-0042").stream_chat(MESSAGES, max_tokens=4))
+    message = str(raised.value)
+    assert "refused the API key" in message and "QA_GENERATOR_API_KEY" in message
+    assert "\n" not in message and "sk-wrong-key-0042" not in message
+    assert "sk-wrong-key-0042" not in caplog.text and KEY not in caplog.text
+
+
+def test_a_server_that_is_down_is_one_clear_line():
+    down = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    with pytest.raises(GeneratorUnavailableError, match="cannot be reached .*after 2 attempts.*start it"):
+        list(_remote(down, retries=1).stream_chat(MESSAGES))
+
+
+def test_a_server_that_never_answers_times_out():
+    # A listening socket that never replies stands in for a hung server.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}/v1"
+        with pytest.raises(GeneratorUnavailableError, match="sent nothing for 1 s.*QA_GENERATOR_TIMEOUT"):
+            list(_remote(url, timeout=1.0, retries=0).stream_chat(MESSAGES))
+
+
+def test_the_web_chat_stays_up_when_the_server_is_down(tmp_path, embedder, settings, seed_copy):
+    from qa.answering import Assistant
+    from qa.app import ChatApp
+
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    settings = settings.replace(index_dir=tmp_path / "index", generator_url=down, generator_retries=0,
+                                generator_path="tiny")
+    app = ChatApp(Assistant.from_folder(seed_copy, tmp_path / "index", settings=settings), settings)
+    shown = [html for html, _ in app._stream("Who leads the Taliban delegation?", [])]
+    assert "cannot be reached" in shown[-1]
+    app.warm_up()  # a warm-up that fails leaves a status line, not a dead app
+    assert app.ready.is_set() and "cannot be reached" in app.warmup_error
+
+
+def test_two_questions_at_once_over_one_server(server_url):
+    remote, replies = _remote(server_url), []
+    threads = [threading.Thread(target=lambda: replies.append("".join(remote.stream_chat(MESSAGES, 8))))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(replies) == 2 and replies[0] == replies[1] and replies[0]
+
+
+@pytest.mark.slow
+def test_end_to_end_over_a_server_with_the_default_model(tmp_path, embedder, settings, seed_copy):
+    """The default model behind llama.cpp's server answers and cites as it does in-process."""
+    from qa.answering import Assistant
+
+    model = resolve_generator(None, settings.cache_dir)
+    port = free_port()
+    with llama_server(model, port, tmp_path / "server.log", threads=2):
+        settings = settings.replace(index_dir=tmp_path / "index", generator_url=f"http://127.0.0.1:{port}/v1")
+        assistant = Assistant.from_folder(seed_copy, tmp_path / "index", settings=settings)
+        answer = assistant.ask("Who leads the Taliban delegation?")
+    assert "Hanafi" in answer.text and answer.citations and not answer.abstained
