@@ -70,7 +70,9 @@ def llama_server(model: Path, port: int, log: Path, api_key: str | None = None,
     """llama-cpp-python's OpenAI-compatible server (the same build as the embedded one)."""
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads),
-               "--n_threads_batch", str(threads), "--n_batch", "512"]
+               "--n_threads_batch", str(threads), "--n_batch", "512",
+               # Queue concurrent requests: by default a new one cuts off the reply in progress.
+               "--interrupt_requests", "False"]
     headers = {}
     if api_key:
         command += ["--api_key", api_key]
