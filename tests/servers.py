@@ -39,11 +39,13 @@ def _port_open(port: int) -> bool:
 
 @contextlib.contextmanager
 def running(command: Sequence[str], port: int, log: Path, ready_url: str | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 120) -> Iterator[subprocess.Popen]:
+            headers: dict[str, str] | None = None, timeout: float = 120,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """``command`` in its own process group until the block ends (even on failure)."""
     with log.open("wb") as output:
         process = subprocess.Popen(list(command), stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   start_new_session=True,
+                                   env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + timeout
         while not (_answers(ready_url, headers or {}) if ready_url else _port_open(port)):
