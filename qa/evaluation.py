@@ -788,7 +788,7 @@ def open_for_eval(args: argparse.Namespace, settings: Settings) -> Iterator[Any]
 def corpus_of(assistant: Any) -> list[Evidence] | None:
     """Every indexed passage, so nDCG knows how many relevant passages exist."""
     store = getattr(assistant, "store", None)
-    if store is None:
+    if store is None or not hasattr(store, "chunks"):  # an engine-held store is not listed whole
         return None
     evidence = []
     for chunk in store.chunks:

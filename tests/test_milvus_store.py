@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from qa.answering import Assistant
+from qa.documents import load_documents
 from qa.errors import IndexUnavailableError
 from qa.vectorstores import backend
 from qa.vectorstores.milvus import MilvusSearcher, connect
@@ -136,6 +137,19 @@ def test_an_assistant_answers_and_indexes_uploads_over_milvus(seed_copy, embedde
     assert assistant.add_documents([upload]).added == 1
     assert assistant.retrieve("Herat water board dam", 1)[0].source == str(upload)
     assert {d["source"] for d in assistant.documents} == {str(seed_copy / SEED_FILE.name), str(upload)}
+
+
+def test_two_writers_one_after_the_other_lose_nothing(seed_copy, embedder, milvus, tmp_path):
+    """Two web processes over one Milvus: each writes on top of what the other committed."""
+    first, _ = _update(milvus, embedder, [seed_copy])
+    second = backend("milvus").open(milvus, embedder)  # opened now, so it has read generation 1
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("The Herat water board approved a new dam.")
+    two.write_text("The Kandahar grain office doubled its stock.")
+    backend("milvus").add(first, load_documents([one]), embedder, milvus, None)
+    backend("milvus").add(second, load_documents([two]), embedder, milvus, None)
+    sources = {d["source"] for d in backend("milvus").open(milvus, embedder).listing()}
+    assert {str(one), str(two)} < sources
 
 
 def test_a_missing_milvus_index_or_uri_is_a_clear_error(embedder, milvus):

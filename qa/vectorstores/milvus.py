@@ -86,11 +86,9 @@ class MilvusStore:
     def generation(self) -> int:
         """The committed generation; re-read at most every GENERATION_SECONDS, so an
         upload through another process is seen by the next question."""
-        with self._lock:
-            if time.monotonic() - self._read_at > GENERATION_SECONDS:
-                self.meta = read_meta(self.client, self.meta_collection) or self.meta
-                self._read_at = time.monotonic()
-            return self.meta.generation
+        if time.monotonic() - self._read_at > GENERATION_SECONDS:
+            return self._latest().generation
+        return self.meta.generation
 
     def visible(self, generation: int | None = None) -> str:
         g = self.generation() if generation is None else generation
@@ -148,7 +146,7 @@ class MilvusStore:
                 f"The Milvus collection {self.chunks_collection} holds {self.meta.dimension}-dimensional "
                 f"vectors; {embedder.name} makes {embedder.dimension}. Index into a new collection "
                 "(QA_VECTOR_COLLECTION); the old one stays as it is.")
-        committed = self.meta.generation
+        committed = self._latest().generation  # another process may have committed since
         self._discard_uncommitted(committed)
         stored = self._stored(committed)
         incoming = {d.doc_id: d for d in documents}
@@ -176,7 +174,7 @@ class MilvusStore:
                            total_chunks=total)
 
     def remove(self, doc_id: str) -> None:
-        committed = self.meta.generation
+        committed = self._latest().generation  # another process may have committed since
         self._discard_uncommitted(committed)
         stored = self._stored(committed)
         if doc_id not in stored:
@@ -185,6 +183,12 @@ class MilvusStore:
         meta = Meta(**{**asdict(self.meta), "generation": committed + 1,
                        "chunks": self.meta.chunks - stored[doc_id]["chunks"]})
         self._commit(meta)
+
+    def _latest(self) -> Meta:
+        with self._lock:
+            self.meta = read_meta(self.client, self.meta_collection) or self.meta
+            self._read_at = time.monotonic()
+            return self.meta
 
     def _stored(self, generation: int) -> dict[str, dict[str, Any]]:
         rows = query_all(self.client, self.documents_collection,
