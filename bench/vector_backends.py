@@ -101,10 +101,12 @@ class TimedEmbedder:
         return getattr(self.embedder, name)
 
 
-def _fresh(settings: Any, name: str) -> dict[str, Any]:
+def _fresh(settings: Any, name: str, step: str) -> dict[str, Any]:
+    """Settings for an empty index of backend ``name`` (a folder per step: a milvus-lite
+    database still open in this process must not be deleted under it)."""
     from qa.vectorstores import backend
 
-    folder = OUT / f"backends-{name}"
+    folder = OUT / f"backends-{step}-{name}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     changed = settings.replace(index_dir=folder / "index", vector_backend=name,
@@ -119,7 +121,7 @@ def index_both(embedder: Any, settings: Any, count: int) -> tuple[list[dict[str,
     corpus = news_corpus(count)
     rows, stores = [], {}
     for name in ("faiss", "milvus"):
-        side = _fresh(settings, name)
+        side = _fresh(settings, name, "news")
         timed = TimedEmbedder(embedder)
         with Timer() as timer:
             store, report = side["backend"].update([corpus], side["settings"], timed)
@@ -167,7 +169,7 @@ def boolq_ndcg(embedder: Any, settings: Any, limit: int) -> list[dict[str, Any]]
     embedder.encode_remembered([q.question for q in data.questions])
     rows = []
     for name in ("faiss", "milvus"):
-        side = _fresh(settings, name)
+        side = _fresh(settings, name, "boolq")
         if name == "faiss":
             store = open_or_create(side["settings"].index_dir, embedder, side["settings"])
             store, _ = apply_documents(store, documents, embedder, side["settings"], prune=False)
