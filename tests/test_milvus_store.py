@@ -15,6 +15,7 @@ import pytest
 from qa.answering import Assistant
 from qa.documents import load_documents
 from qa.errors import IndexUnavailableError
+from qa.settings import Settings
 from qa.vectorstores import backend
 from qa.vectorstores.milvus import MilvusSearcher, connect
 from tests.conftest import ROOT, SEED_FILE, FakeGenerator
@@ -162,10 +163,26 @@ def test_a_missing_milvus_index_or_uri_is_a_clear_error(embedder, milvus):
 CLI = [sys.executable, "-m", "qa.cli"]
 
 
-def test_cli_indexes_into_milvus(seed_copy, tmp_path):
+def test_cli_indexes_into_milvus(seed_copy, tmp_path, embedder):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QA_VECTOR_BACKEND": "milvus",
            "QA_VECTOR_URI": str(tmp_path / "cli.db")}
     done = subprocess.run([*CLI, "index", str(seed_copy)], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "1 added" in done.stdout and "cli.db" in done.stdout
+    settings = Settings.from_env().replace(vector_backend="milvus", vector_uri=str(tmp_path / "cli.db"))
+    reopened = backend("milvus").open(settings, embedder)  # another process wrote it
+    assert [d["source"] for d in reopened.listing()] == [str(seed_copy / SEED_FILE.name)]
+
+
+def test_a_milvus_lite_file_held_by_another_process_is_a_clear_error(embedder, milvus):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pymilvus import MilvusClient\n"
+                               "MilvusClient(sys.argv[1]).list_collections()\nprint('open', flush=True)\n"
+                               "time.sleep(60)", milvus.vector_uri], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(IndexUnavailableError, match="another process may hold it.*milvus-lite server"):
+            backend("milvus").open(milvus, embedder)
+    finally:
+        holder.kill()
+        holder.wait()

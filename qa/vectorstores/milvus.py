@@ -373,20 +373,32 @@ def connect(settings: Settings, embedder: Embedder | None = None) -> MilvusStore
     # milvus-lite lacks the AllocTimestamp call; query iterators then take a client-side
     # timestamp, which is right for it, and say so on every call.
     logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
-    if not uri.startswith(("http://", "https://", "tcp://")):
+    if not _is_server(uri):
         Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # the same, from its embedded server
     try:
         client = MilvusClient(uri=uri)
+        for suffix in ("meta", "chunks", "documents"):  # a reopened database starts released
+            if client.has_collection(f"{name}_{suffix}"):
+                client.load_collection(f"{name}_{suffix}")
         meta = read_meta(client, f"{name}_meta")
         if meta is None and embedder is not None:
             meta = Meta(embedder.name, embedder.dimension, chunking_config(settings).as_dict())
             create_collections(client, name, embedder.dimension)
             write_meta(client, f"{name}_meta", meta)
     except MilvusException as error:
-        raise IndexUnavailableError(f"Milvus at {uri} cannot be used ({error.message}): start it, or "
-                                    "set QA_VECTOR_URI to a running server or a .db file.") from None
+        if _is_server(uri):
+            raise IndexUnavailableError(f"Milvus at {uri} cannot be used ({error.message}): start it, "
+                                        "or set QA_VECTOR_URI to a running server or a .db file.") from None
+        raise IndexUnavailableError(
+            f"The milvus-lite database {uri} cannot be opened ({error.message}); another process may "
+            "hold it (one process per file). For several processes run `milvus-lite server "
+            "--data-dir DIR` and set QA_VECTOR_URI=http://127.0.0.1:19530.") from None
     return MilvusStore(client, uri, name, meta or Meta("", 0, {}))
+
+
+def _is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://"))
 
 
 def create_collections(client: Any, name: str, dimension: int) -> None:
