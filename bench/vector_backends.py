@@ -2,6 +2,7 @@
 
     python bench/vector_backends.py                 # everything below
     python bench/vector_backends.py --skip-100k     # only the 1,000-document figures
+    python bench/vector_backends.py --scale-only    # only step 4, over the index step 1 left
 
 1. Indexing 1,000 news-length documents (``bench/common.news_corpus``) with each
    backend's ``update`` from files, the embedder loaded and warm beforehand; the
@@ -52,6 +53,7 @@ QUERIES = 200
 def main(argv: list[str] | None = None) -> int:
     parser = arg_parser(__doc__)
     parser.add_argument("--skip-100k", action="store_true")
+    parser.add_argument("--scale-only", action="store_true", help="only the 100,000-chunk step")
     parser.add_argument("--docs", type=int, default=1000, help="news-length documents indexed")
     parser.add_argument("--copies", type=int, default=COPIES, help="copies of that index for the scale run")
     parser.add_argument("--boolq", type=int, default=1000, help="BoolQ questions scored")
@@ -64,13 +66,26 @@ def main(argv: list[str] | None = None) -> int:
     prepare_embedder()
     result: dict[str, Any] = {"documents": args.docs}
     embedder, settings = _embedder_and_settings()
-    result["indexing"], stores = index_both(embedder, settings, args.docs)
-    result["retrieval"] = retrieval_latency(stores, embedder, settings)
-    result["boolq"] = boolq_ndcg(embedder, settings, args.boolq)
+    stores: dict[str, Any] = {}
+    steps = [("indexing", lambda: index_both(embedder, settings, args.docs)),
+             ("retrieval", lambda: retrieval_latency(stores, embedder, settings)),
+             ("boolq", lambda: boolq_ndcg(embedder, settings, args.boolq))]
+    if args.scale_only:  # over the FAISS index of the news documents an earlier run left
+        from qa.store import IndexStore
+
+        steps = []
+        stores = {"faiss": {"store": IndexStore.load(OUT / "backends-news-faiss" / "index")}}
     if not args.skip_100k:
-        result["scale"] = at_100k(stores, settings, args.copies)
-    print(report(result))
-    print(f"\nwritten {write_json('vector_backends', result).relative_to(ROOT)}")
+        steps.append(("scale", lambda: at_100k(stores, settings, args.copies)))
+    for name, step in steps:  # each step's table as soon as it is measured
+        figures = step()
+        if name == "indexing":
+            figures, found = figures
+            stores.update(found)
+        result[name] = figures
+        print(report({"documents": args.docs, name: figures}), flush=True)
+        write_json("vector_backends", result)
+    print(f"\nwritten {(OUT / 'vector_backends.json').relative_to(ROOT)}")
     return 0
 
 
@@ -314,22 +329,26 @@ def _rss_mb() -> float:
 
 
 def report(result: dict[str, Any]) -> str:
-    lines = [f"Search backends ({machine()['cpus']} cores, shared machine, load "
-             f"{machine()['load_average_1min']})", "",
-             f"Indexing {result['documents']:,} news-length documents from files:",
-             table(["backend", "total s", "embedding s", "engine s", "chunks"],
-                   [[r["backend"], r["seconds"], r["embedding_seconds"], r["engine_seconds"], r["chunks"]]
-                    for r in result["indexing"]]), "",
-             f"Hybrid retrieval over them, {QUERIES} BoolQ questions (embedding excluded):",
-             table(["backend", "p50 ms", "p95 ms"],
-                   [[r["backend"], r["p50_ms"], r["p95_ms"]] for r in result["retrieval"]]), "",
-             "BoolQ dev hybrid retrieval:",
-             table(["backend", "nDCG@10", "hit@1", "questions", "passages"],
-                   [[r["backend"], r["ndcg_at_10"], r["hit_at_1"], r["questions"], r["passages"]]
-                    for r in result["boolq"]])]
+    """The tables of the steps in ``result``."""
+    lines = [f"\nSearch backends ({machine()['cpus']} cores, shared machine, load "
+             f"{machine()['load_average_1min']})"]
+    if "indexing" in result:
+        lines += [f"Indexing {result['documents']:,} news-length documents from files:",
+                  table(["backend", "total s", "embedding s", "engine s", "chunks"],
+                        [[r["backend"], r["seconds"], r["embedding_seconds"], r["engine_seconds"],
+                          r["chunks"]] for r in result["indexing"]])]
+    if "retrieval" in result:
+        lines += [f"Hybrid retrieval over them, {QUERIES} BoolQ questions (embedding excluded):",
+                  table(["backend", "p50 ms", "p95 ms"],
+                        [[r["backend"], r["p50_ms"], r["p95_ms"]] for r in result["retrieval"]])]
+    if "boolq" in result:
+        lines += ["BoolQ dev hybrid retrieval:",
+                  table(["backend", "nDCG@10", "hit@1", "questions", "passages"],
+                        [[r["backend"], r["ndcg_at_10"], r["hit_at_1"], r["questions"], r["passages"]]
+                         for r in result["boolq"]])]
     if "scale" in result:
         scale = result["scale"]
-        lines += ["", f"{scale['chunks']:,} chunks, a fresh web process per backend (Milvus: "
+        lines += [f"{scale['chunks']:,} chunks, a fresh web process per backend (Milvus: "
                   "milvus-lite server in its own process):",
                   table(["backend", "written in s", "open s", "p50 ms", "p95 ms", "web RSS MB",
                          "web peak MB"],
