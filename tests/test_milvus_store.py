@@ -121,11 +121,13 @@ def test_an_interrupted_run_leaves_the_previous_state_queryable(seed_copy, embed
     reopened = backend("milvus").open(milvus, embedder)
     assert len(reopened.listing()) == 1 and len(reopened) == first.total_chunks
     assert _rows(reopened) > len(reopened)  # the interrupted run wrote rows: they stay unseen
+    assert reopened.search_filter()  # and searches filter them out until the next run
     assert [p.chunk_id for p in MilvusSearcher(reopened, embedder).retrieve(QUESTIONS[0], 5)] == before
 
     _, finished = _update(milvus, embedder, [seed_copy, more])
     assert finished.added == 6 and finished.unchanged == 1
     assert _rows(reopened) == finished.total_chunks  # the interrupted run's rows were cleared
+    assert backend("milvus").open(milvus, embedder).search_filter() == ""  # all rows live again
 
 
 def test_an_assistant_answers_and_indexes_uploads_over_milvus(seed_copy, embedder, milvus, tmp_path):
