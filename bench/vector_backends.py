@@ -264,7 +264,7 @@ def _write_faiss(store: Any, copies: list[Any], folder: Path, settings: Any) -> 
 
 
 def _write_milvus(store: Any, copies: list[Any], uri: str, settings: Any) -> int:
-    from qa.retrieval import keyword_terms
+    from qa.lexical import tokens
     from qa.vectorstores.milvus import BATCH, Meta, _chunk_row, _document_rows, connect
 
     class Named:  # what ``connect`` reads of an embedder to create the collections
@@ -275,7 +275,7 @@ def _write_milvus(store: Any, copies: list[Any], uri: str, settings: Any) -> int
     titles = {d.doc_id: d.title for d in store.documents.values()}
     from qa.chunking import search_text
 
-    terms = keyword_terms([search_text(titles[c.doc_id], c.text, bool(config["with_title"]))
+    terms = tokens([search_text(titles[c.doc_id], c.text, bool(config["with_title"]))
                            for c in store.chunks])
     total = 0
     for ids, vectors in copies:

@@ -88,13 +88,14 @@ def test_a_server_that_never_answers_times_out():
 
 def test_the_web_chat_stays_up_when_the_server_is_down(tmp_path, embedder, settings, seed_copy):
     from qa.answering import Assistant
-    from qa.app import ChatApp
+    from qa.app import Asked, ChatApp
 
     down = f"http://127.0.0.1:{free_port()}/v1"
     settings = settings.replace(index_dir=tmp_path / "index", generator_url=down, generator_retries=0,
                                 generator_path="tiny")
     app = ChatApp(Assistant.from_folder(seed_copy, tmp_path / "index", settings=settings), settings)
-    shown = [html for html, _ in app._stream("Who leads the Taliban delegation?", [])]
+    asked = Asked("Who leads the Taliban delegation?", chat=0, chat_id="")
+    shown = [html for html, _ in app._stream(asked, [])]
     assert "cannot be reached" in shown[-1]
     app.warm_up()  # a warm-up that fails leaves a status line, not a dead app
     assert app.ready.is_set() and "cannot be reached" in app.warmup_error
