@@ -140,6 +140,9 @@ def test_an_assistant_answers_and_indexes_uploads_over_milvus(seed_copy, embedde
     assert assistant.add_documents([upload]).added == 1
     assert assistant.retrieve("Herat water board dam", 1)[0].source == str(upload)
     assert {d["source"] for d in assistant.documents} == {str(seed_copy / SEED_FILE.name), str(upload)}
+    upload_id = next(d["doc_id"] for d in assistant.documents if d["source"] == str(upload))
+    within = assistant.retriever.retrieve_within(QUESTIONS[0], [upload_id], 5)
+    assert within and {p.doc_id for p in within} == {upload_id}  # a question limited to one document
 
 
 def test_two_writers_one_after_the_other_lose_nothing(seed_copy, embedder, milvus, tmp_path):

@@ -30,7 +30,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -306,11 +306,22 @@ class MilvusSearcher:
         self.candidates, self.fusion, self.dense_weight = candidates, fusion, dense_weight
 
     def retrieve(self, query: str, k: int = 10) -> list[Passage]:
+        return self._retrieve(query, k, self.store.search_filter())
+
+    def retrieve_within(self, query: str, doc_ids: Collection[str], k: int = 10) -> list[Passage]:
+        """``retrieve`` over some documents only (a question limited to them): the engine
+        filters both searches to their chunks."""
+        if not doc_ids:
+            return []
+        where = f"doc_id in {json.dumps(sorted(doc_ids))}"
+        visible = self.store.search_filter()
+        return self._retrieve(query, k, f"{where} and {visible}" if visible else where)
+
+    def _retrieve(self, query: str, k: int, where: str) -> list[Passage]:
         if not query.strip():
             return []
         n = max(k, self.candidates)
         vector = self.embedder.encode_remembered([query])[0]
-        where = self.store.search_filter()
         client, collection = self.store.client, self.store.chunks_collection
         dense = client.search(collection, data=[vector.tolist()], anns_field="vector", limit=n,
                               filter=where, output_fields=PASSAGE_FIELDS,
