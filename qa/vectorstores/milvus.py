@@ -167,6 +167,9 @@ class MilvusStore:
                    if reembed or rebuild or stored.get(d.doc_id, {}).get("content_hash") != d.content_hash]
         gone = {doc_id for doc_id, info in stored.items() if doc_id not in incoming
                 and (rebuild or (prune and not Path(info["source"]).exists()))}
+        if not changed and not gone:  # nothing to write: only the announcement is undone
+            self._commit(Meta(**{**asdict(self.meta), "writing": False}))
+            return IndexReport(0, 0, 0, len(incoming), 0, self.meta.chunks)
         generation = committed + 1
         config = chunking_config(settings) if reembed else ChunkingConfig.from_dict(self.meta.chunking)
         embedded = self._write(changed, generation, embedder, config, progress)
