@@ -6,6 +6,7 @@ citations resolved and checked. Models load lazily, once per assistant.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -17,9 +18,10 @@ from qa.citations import is_refusal, resolve_citations, strip_markers
 from qa.compaction import PassageCompactor
 from qa.documents import load_documents
 from qa.embedding import Embedder
-from qa.errors import EmptyQuestionError, QuestionTooLongError
+from qa.errors import EmptyQuestionError, NoDocumentsError, QuestionTooLongError
 from qa.generators import ChatGenerator, make_generator
 from qa.indexing import IndexReport, Progress
+from qa.injection import InjectionGuard
 from qa.near_misses import (
     answers_someone_else,
     name_added,
@@ -44,6 +46,8 @@ from qa.verification import (
     mentions_any_name,
 )
 
+log = logging.getLogger(__name__)
+
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
 
@@ -56,8 +60,9 @@ class Assistant:
         self.embedder = embedder or Embedder.from_settings(settings)
         self.generator = generator or make_generator(settings)
         self.templates = Templates.load(settings.prompts_dir)
+        self.guard = InjectionGuard.load(self.embedder, settings.prompts_dir)
         self.compactor = PassageCompactor(self.embedder, self.generator.count_tokens,
-                                          settings.passage_token_budget)
+                                          settings.passage_token_budget, guard=self.guard)
         self._set_store(store)
 
     # -- construction ------------------------------------------------------------
@@ -174,6 +179,11 @@ class Assistant:
         started = time.perf_counter()
         retriever = self.retriever  # one index throughout, even if an upload swaps it meanwhile
         documents = retriever.store.documents
+        if not documents:  # "the documents do not say" would be a lie: there are none
+            where = self.index_dir or self.settings.index_dir
+            raise NoDocumentsError(
+                f"The index in {where} holds no documents (an interrupted or failed `qa index`?): "
+                f"index them with `qa index <your documents> --index {where}`.")
         query = self.retrieval_query(question, history)
         passages = (retriever.retrieve_within(query, only, self.settings.candidates) if only
                     else retriever.retrieve(query, self.settings.candidates))
@@ -189,6 +199,8 @@ class Assistant:
             # not for the previous answer, which the search query also holds.
             focus = f"{history[-1][0]} {question}" if context else question
             relevant = self.compactor.compact(focus, relevant, documents)
+            if not relevant:  # the relevant text was all orders to the reader
+                return question, passages, None, timings
         prompt = build_prompt(question, relevant, self.templates,
                               self.generator.count_tokens, self.settings.prompt_token_budget,
                               context=context)
@@ -197,7 +209,7 @@ class Assistant:
     def warm_up(self) -> None:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,
         so the first question costs no more than the next ones."""
-        self.embedder.encode(["warm up"])
+        self.guard.order_scores(self.embedder.encode(["warm up"]))  # embeds the example orders once
         self.retriever.retrieve("warm up", 1)  # opens the lexical index, imports its tokeniser
         messages = [*fixed_messages(self.templates), {"role": "user", "content": "Ready?"}]
         for _ in self.generator.stream_chat(messages, max_tokens=1):
@@ -213,27 +225,42 @@ class Assistant:
             previous_answer = ""
         return " ".join(f"{previous_question} {strip_markers(previous_answer)} {question}".split())
 
-    def _grounded(self, question: str, text: str, passages: list[Passage],
-                  citations: list[Citation], support: float) -> bool:
-        """Refuse answers the passages do not back: mostly unsupported words, a
-        number no passage states, an answer that only restates the question or
-        dodges it (no time for "when"), a question about names the cited
-        documents never mention, or a near miss: a deed the cited passages give to
-        someone else, an act the question presupposes that they never state, a name
-        for a role they never give that person, or the asked deed of another doer
-        ("How much has Russia pledged?" -> "Brussels has pledged...")."""
+    def _refusal_reason(self, question: str, text: str, passages: list[Passage],
+                        citations: list[Citation], support: float) -> str | None:
+        """Why the passages do not back the answer, or None: an answer that follows an
+        instruction written in a passage (or answers another question than the one
+        asked), mostly unsupported words, a number no passage states, an answer that
+        only restates the question or dodges it (no time for "when"), a question about
+        names the cited documents never mention, or a near miss: a deed the cited
+        passages give to someone else, an act the question presupposes that they never
+        state, a name for a role they never give that person, or the asked deed of
+        another doer ("How much has Russia pledged?" -> "Brussels has pledged...")."""
+        obeyed = self.guard.obeyed(question, strip_markers(text), _supporting(passages, citations))
+        if obeyed is not None:
+            return obeyed.reason
         evidence = " ".join(p.text for p in passages)
         cited = [passages[c.number - 1] for c in citations]
         cited_documents = self._documents_text(cited)
         cited_text = " ".join(p.text for p in cited)
-        near_miss = (swapped_subject(text, cited_text)
-                     or unstated_premise(text, question, cited_text, cited_documents)
-                     or role_unattested(text, question, cited_documents)
-                     or answers_someone_else(text, question, cited_documents)
-                     or names_the_subject(text, question, cited_documents) is not None)
-        return (support >= self.settings.min_support and adds_information(text, question)
-                and answers_the_kind(text, question) and not invented_numbers(text, evidence)
-                and mentions_any_name(question, cited_documents) and not near_miss)
+        checks = (
+            (lambda: support < self.settings.min_support,
+             f"too little of the answer is in its passages (support {support:.2f})"),
+            (lambda: not adds_information(text, question), "the answer only restates the question"),
+            (lambda: not answers_the_kind(text, question), "the answer does not give what was asked"),
+            (lambda: bool(invented_numbers(text, evidence)), "the answer states a number no passage gives"),
+            (lambda: not mentions_any_name(question, cited_documents),
+             "the cited documents never name what the question is about"),
+            (lambda: swapped_subject(text, cited_text), "the passages give that deed to someone else"),
+            (lambda: unstated_premise(text, question, cited_text, cited_documents),
+             "the passages never state what the question presupposes"),
+            (lambda: role_unattested(text, question, cited_documents),
+             "the documents never give that person this role"),
+            (lambda: answers_someone_else(text, question, cited_documents),
+             "the answer gives another doer's deed"),
+            (lambda: names_the_subject(text, question, cited_documents) is not None,
+             "the answer names the question's own person"),
+        )
+        return next((reason for failed, reason in checks if failed()), None)
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]
@@ -284,21 +311,35 @@ class Assistant:
         return question
 
     def _refusal(self, question: str, passages: list[Passage], timings: dict[str, float],
-                 started: float) -> Answer:
+                 started: float, reason: str | None = None) -> Answer:
         timings["total"] = time.perf_counter() - started
+        if reason:
+            log.info("refused an answer to %r: %s", question, reason)
         return Answer(question=question, text=self.templates.refusal, abstained=True,
-                      passages=passages, timings=timings)
+                      passages=passages, timings=timings, refusal_reason=reason)
 
     def _finish(self, question: str, raw: str, passages: list[Passage],
                 timings: dict[str, float], started: float) -> Answer:
         if is_refusal(raw):
             return self._refusal(question, passages, timings, started)
         text, citations, checked = resolve_citations(raw.strip(), passages)
-        if not self._grounded(question, text, passages, citations, checked.support):
-            return self._refusal(question, passages, timings, started)
+        reason = self._refusal_reason(question, text, passages, citations, checked.support)
+        if reason is not None:
+            return self._refusal(question, passages, timings, started, reason)
         timings["total"] = time.perf_counter() - started
         return Answer(question=question, text=text, citations=citations, passages=passages,
                       timings=timings, unsupported=checked.unsupported, support=checked.support)
+
+
+def _supporting(passages: Sequence[Passage], citations: Sequence[Citation]) -> list[tuple[int, str]]:
+    """(number, the sentence of the passage that best supports the answer) per citation."""
+    found = []
+    for citation in citations:
+        passage = passages[citation.number - 1]
+        start = (citation.highlight_start or passage.start) - passage.start
+        end = (citation.highlight_end or passage.end) - passage.start
+        found.append((citation.number, passage.text[start:end] or passage.text))
+    return found
 
 
 _FOLLOW_UP = re.compile(

@@ -49,7 +49,7 @@ from qa.app_render import (  # noqa: E402
 from qa.app_uploads import Refusal, check_upload, is_upload, store_upload, uploads_dir  # noqa: E402
 from qa.app_viewer import Span, render_view  # noqa: E402
 from qa.citations import renumbered  # noqa: E402
-from qa.errors import QAError  # noqa: E402
+from qa.errors import ConfigurationError, QAError  # noqa: E402
 from qa.indexing import IndexReport  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.types import RETRYING, Answer, Stage  # noqa: E402
@@ -76,10 +76,6 @@ class Asked:
     chat: int  # the session's chat counter when it was asked
     chat_id: str  # the stored conversation it belongs to
     documents: tuple[str, ...] = ()  # doc_ids it is limited to; empty: all
-
-
-class ConfigError(QAError):
-    pass
 
 
 class ChatApp:
@@ -231,7 +227,7 @@ class ChatApp:
             with self._answering_slot():
                 answer = self.assistant.ask(question, _turns(history or []), documents=documents or None)
         except QAError as error:
-            raise gr.Error(str(error)) from error
+            raise user_error(str(error)) from None
         return answer_record(answer)
 
     @property
@@ -482,6 +478,12 @@ def answer_record(answer: Answer) -> dict[str, Any]:
             "timings": {k: round(v, 3) for k, v in answer.timings.items()}}
 
 
+def user_error(message: str) -> gr.Error:
+    """A mistake the user can fix: shown in the page, one line in the server log, no traceback."""
+    log.warning("refused a request: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def _turns(history: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
     return [(str(turn[0]), str(turn[1])) for turn in history if len(turn) >= 2]
 
@@ -506,7 +508,7 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = auth.partition(":")
     if not sep or not user or not password:
-        raise ConfigError("The password must be given as user:password (--auth or QA_AUTH).")
+        raise ConfigurationError("The password must be given as user:password (--auth or QA_AUTH).")
     return user, password
 
 

@@ -17,7 +17,9 @@ TokenCounter = Callable[[list[str]], list[int]]
 
 # A sentence ends at . ! ? or … (optionally followed by a closing quote or
 # bracket) before whitespace and an upper-case letter, digit or opening quote.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+# A sentence ends at a stop followed by a capital or a digit, or by a line break whatever
+# follows it (a "system:" line after a sentence is a sentence of its own).
+_SENTENCE_END = re.compile(r"(?<=[.!?…])([\"'”’)\]]*)(?:[ \t]*\n\s*|\s+(?=[\"'“‘(\[]?[A-Z0-9]))")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 # Abbreviations that end with a period but do not end a sentence.
 _ABBREVIATIONS = re.compile(

@@ -28,10 +28,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QAError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a folder or file the system will not give us: say which and why
+        print(f"error: {_os_error_line(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted (an indexing run keeps the documents it saved, every QA_CHECKPOINT_SECONDS: "
-              "run it again to finish)", file=sys.stderr)
+        print("interrupted (an indexing run keeps every batch it embedded: run it again to finish)",
+              file=sys.stderr)
         return 130
+
+
+def _os_error_line(error: OSError) -> str:
+    where = f" {error.filename}" if error.filename else ""
+    reason = error.strerror or str(error)
+    return (f"cannot use{where}: {reason}. Check that it exists and that you may read (and, for "
+            "an index, write) it, or choose another with --index.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     index = _command(commands, "index", cmd_index, "build or update the index over files and folders")
-    index.add_argument("paths", nargs="+", help="files or folders (searched recursively)")
-    index.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    index.add_argument("paths", nargs="*", help="files or folders (searched recursively)")
+    index.add_argument("--rebuild", action="store_true",
+                       help="start from an empty index (documents uploaded into it are kept)")
+    index.add_argument("--repair", action="store_true",
+                       help="rebuild a damaged index from the texts it stores, the original files "
+                            "and its uploads folder, then index PATHS if given")
 
     ask = _command(commands, "ask", cmd_ask, "answer one question, with numbered sources")
     ask.add_argument("question")
@@ -105,12 +119,29 @@ def cmd_index(args: argparse.Namespace) -> int:
     from qa.vectorstores import backend
 
     settings = settings_from(args)
+    if not args.paths and not args.repair:
+        raise UsageError("Name the files or folders to index (`qa index seeds/`), or repair a "
+                         "damaged index with `qa index --repair`.")
+    if args.repair and args.rebuild:
+        raise UsageError("--repair and --rebuild exclude each other: --repair keeps what survives.")
+    embedder = Embedder.from_settings(settings)
+    if args.repair:
+        from qa.repair import repair_index
+
+        _, repaired = repair_index(settings.index_dir, embedder, settings)
+        print(f"Repaired {settings.index_dir}: {repaired.summary()}")
+        if not args.paths:
+            return 1 if repaired.lost else 0
     _, report = backend(settings.vector_backend).update(
-        args.paths, settings, Embedder.from_settings(settings), rebuild=args.rebuild,
+        args.paths, settings, embedder, rebuild=args.rebuild,
         progress=progress_bar())
     where = settings.vector_uri if settings.vector_backend == "milvus" else settings.index_dir
     print(f"Indexed into {where}: {report.summary()}")
     return 0
+
+
+class UsageError(QAError):
+    pass
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -140,9 +171,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    check_port_free(settings.host, settings.port)  # before anything loads
     from qa.app import serve
 
-    serve(settings_from(args), docs=getattr(args, "docs", None))
+    try:
+        serve(settings, docs=getattr(args, "docs", None))
+    except OSError as error:  # taken meanwhile: Gradio's message would advise its own variable
+        if "port" not in str(error).lower():
+            raise
+        raise _port_error(settings.host, settings.port, "is in use") from None
     return 0
 
 
@@ -156,6 +194,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     code, line = verdict(findings)
     print(line, file=sys.stderr if code else sys.stdout)
     return code
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A port already taken is one line with what to do, not Gradio's traceback."""
+    import errno
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+        raise _port_error(host, port, reason) from None
+
+
+def _port_error(host: str, port: int, reason: str) -> QAError:
+    from qa.errors import ConfigurationError
+
+    return ConfigurationError(f"Port {port} on {host} {reason}: stop what is using it, or serve on "
+                       f"another with `qa serve --port {port + 1}` (or QA_PORT), or --host.")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -15,8 +15,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from qa.chunking import sentence_spans
 from qa.embedding import Embedder
+from qa.injection import InjectionGuard
 from qa.types import Document, Passage
 from qa.verification import terms
 
@@ -54,18 +57,24 @@ class _Sentence:
 
 
 class PassageCompactor:
-    def __init__(self, embedder: Embedder, count_tokens: TokenCounter, budget: int):
+    def __init__(self, embedder: Embedder, count_tokens: TokenCounter, budget: int,
+                 guard: InjectionGuard | None = None):
         self.embedder = embedder
         self.count_tokens = count_tokens
         self.budget = budget
+        self.guard = guard  # leaves out sentences that give the reader orders
 
     def compact(self, question: str, passages: list[Passage],
                 documents: dict[str, Document]) -> list[Passage]:
         """The best sentences within the token budget, as runs of adjacent sentences,
-        best run first; the best sentence is always kept."""
-        sentences = self._scored(question, _sentences(passages))
-        if not sentences:
+        best run first; the best sentence is always kept. No sentence that gives the
+        reader orders is kept: when nothing else is left, there is no passage."""
+        candidates = _sentences(passages)
+        if not candidates:
             return passages[:1]
+        sentences = self._scored(question, candidates)
+        if not sentences:
+            return []
         chosen = self._within_budget(sentences, documents)
         return _as_passages(chosen, documents)
 
@@ -73,6 +82,12 @@ class PassageCompactor:
         if not sentences:
             return []
         vectors = self.embedder.encode_remembered([question] + [s.text for s in sentences])
+        if self.guard is not None:
+            keep = ~self.guard.are_orders(vectors[1:])
+            sentences = [s for s, k in zip(sentences, keep, strict=True) if k]
+            vectors = np.vstack([vectors[:1], vectors[1:][keep]])
+            if not sentences:
+                return []
         similarity = vectors[1:] @ vectors[0]
         words = [terms(s.text) for s in sentences]
         weight = _rarity(terms(question), words)

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.errors import DocumentError, NoDocumentsError
@@ -99,7 +99,17 @@ def load_document(path: str | Path) -> Document:
         raise DocumentError(f"cannot parse {suffix} file: {error}") from error
     if not parsed.text.strip():
         raise DocumentError("no text found")
-    return _make_document(path, data, parsed)
+    return _make_document(path, data, replace(parsed, text=_blank_control_tokens(parsed.text)))
+
+
+# Chat-template markup ("<|im_start|>", "<|endoftext|>", "[INST]") is never a briefing's text:
+# written into one, it tries to open a turn of the model's conversation.
+_CONTROL_TOKENS = re.compile(r"<\s*[|｜][^<>\n]{0,40}[|｜]\s*>|\[/?INST\]|<<\s*/?SYS\s*>>", re.IGNORECASE)
+
+
+def _blank_control_tokens(text: str) -> str:
+    """Each control token becomes as many spaces, so page offsets stay true."""
+    return _CONTROL_TOKENS.sub(lambda m: " " * len(m.group()), text)
 
 
 def document_id(path: Path) -> str:
@@ -150,15 +160,31 @@ def _meaningful_title(title: str | None) -> str | None:
     return title if title and not _GENERATED_TITLE.match(title) else None
 
 
+# Characters text never holds: C0/C1 controls other than tab, newlines and form feed,
+# and the replacement character a failed decode leaves. Random bytes decoded as
+# latin-1 are about a quarter of them; a real text file, almost none.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
+MAX_NOT_TEXT_SHARE = 0.02
+
+
 def _read_text(data: bytes) -> Parsed:
     if b"\x00" in data[:8192]:
-        raise DocumentError("binary content in a text file")
+        raise DocumentError("binary content in a text file (zero bytes)")
+    text = _decode(data)
+    share = len(_NOT_TEXT.findall(text)) / max(len(text), 1)
+    if share > MAX_NOT_TEXT_SHARE:
+        raise DocumentError(f"binary content in a text file ({share:.0%} of its characters are "
+                            "control or undecodable characters); convert it to text first")
+    return Parsed(_normalise_newlines(text))
+
+
+def _decode(data: bytes) -> str:
     for encoding in ("utf-8-sig", "cp1252"):
         try:
-            return Parsed(_normalise_newlines(data.decode(encoding)))
+            return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    return Parsed(_normalise_newlines(data.decode("latin-1")))
+    return data.decode("latin-1")
 
 
 def _read_pdf(data: bytes) -> Parsed:
@@ -210,11 +236,15 @@ def _is_heading(style: str) -> bool:
 
 
 def _read_html(data: bytes) -> Parsed:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, Comment
 
     soup = BeautifulSoup(data, "html.parser")
-    for tag in soup(["script", "style", "noscript", "nav", "footer", "header"]):
+    for tag in soup(["script", "style", "noscript", "nav", "footer", "header", "template"]):
         tag.decompose()
+    for hidden in soup.find_all(_is_hidden):  # what a reader of the page never sees is not its text
+        hidden.decompose()
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
     title = soup.title.get_text(strip=True) if soup.title else ""
     if soup.title:
         soup.title.decompose()
@@ -225,6 +255,15 @@ def _read_html(data: bytes) -> Parsed:
         blocks = [line.strip() for line in soup.get_text("\n").splitlines() if line.strip()]
     text = "\n\n".join(blocks)
     return Parsed(f"# {title}\n\n{text}" if title else text)
+
+
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d])",
+                           re.IGNORECASE)
+
+
+def _is_hidden(tag: object) -> bool:
+    attrs = getattr(tag, "attrs", None) or {}
+    return "hidden" in attrs or bool(_HIDDEN_STYLE.search(str(attrs.get("style", ""))))
 
 
 _BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td"]

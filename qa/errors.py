@@ -35,3 +35,11 @@ class ConfigurationError(QAError):
 
 class GeneratorUnavailableError(ModelError):
     """The generator server is down, too slow, refuses the key, or answers an error."""
+
+
+class IndexBusyError(QAError):
+    """Another process is writing the same index."""
+
+
+class StorageError(QAError):
+    """The index could not be written (disk full, no permission); the previous one is intact."""

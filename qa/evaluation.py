@@ -343,6 +343,7 @@ class QuestionResult:
     ndcg: float | None = None
     answer: str | None = None
     abstained: bool | None = None
+    refusal_reason: str | None = None  # why the generated answer was refused, when it was
     citations: list[dict[str, Any]] = field(default_factory=list)
     exact_match: float | None = None
     f1: float | None = None
@@ -441,6 +442,7 @@ def _score_retrieval(result: QuestionResult, judge: Judge, passages: Sequence[Pa
 def _score_answer(result: QuestionResult, judge: Judge, answer: Answer) -> None:
     result.answer = answer.text
     result.abstained = answer.abstained
+    result.refusal_reason = answer.refusal_reason
     # The answer's own timings replace the separate retrieve() call's: they are what users wait.
     result.timings = {name: float(value) for name, value in answer.timings.items()}
     result.citations = [_citation_row(c, judge) for c in answer.citations]

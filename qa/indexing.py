@@ -2,22 +2,30 @@
 
 A document whose content hash is unchanged keeps its chunks and vectors; a
 changed one is re-chunked and re-embedded; a document whose file is gone (or
-no longer under the indexed folders) leaves the index.
+no longer under the indexed folders) leaves the index. The files uploaded
+through the web chat (``<index>/uploads``) are always part of the run, so no
+rebuild drops them. One process writes an index at a time (a lock file), and
+every batch of vectors is journalled (``qa.resume``), so a killed run resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from qa.app_uploads import uploads_dir
 from qa.chunking import ChunkingConfig, chunk_documents, search_text
 from qa.documents import load_documents
 from qa.embedding import Embedder
+from qa.errors import IndexBusyError, StorageError
+from qa.resume import EmbeddingJournal
 from qa.settings import Settings
 from qa.store import IndexStore, index_exists
 from qa.types import Chunk, Document
@@ -36,13 +44,56 @@ class IndexReport:
     unchanged: int
     chunks_embedded: int
     total_chunks: int
+    chunks_resumed: int = 0  # embedded by an earlier, interrupted run (the journal)
 
     def summary(self) -> str:
+        resumed = f" ({self.chunks_resumed} more kept from an interrupted run)" if self.chunks_resumed else ""
         return (
             f"{self.added} added, {self.updated} updated, {self.removed} removed, "
-            f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded, "
+            f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded{resumed}, "
             f"{self.total_chunks} in the index"
         )
+
+
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """Only one writer per index folder; the operating system frees the lock when the
+    process ends, however it ends (kill -9 included)."""
+    from filelock import FileLock, Timeout
+
+    try:
+        Path(index_dir).mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(Path(index_dir) / LOCK), timeout=0, thread_local=False)
+        with lock:
+            yield
+    except Timeout:
+        raise IndexBusyError(
+            f"Another `qa index` (or the web chat, indexing an upload) is writing the index in "
+            f"{index_dir}; wait for it to finish, then run this again.") from None
+    except OSError as error:
+        raise storage_error(error, index_dir) from error
+
+
+def save_index(store: IndexStore, index_dir: Path) -> None:
+    """Save, as one clear error when the disk is full or the folder not writable; the
+    previous index stays as it was (saves are atomic)."""
+    try:
+        store.save(Path(index_dir))
+    except OSError as error:
+        raise storage_error(error, index_dir) from error
+
+
+def storage_error(error: OSError, index_dir: Path) -> StorageError:
+    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+            errno.EACCES: "permission denied", errno.EROFS: "the file system is read-only",
+            errno.EPERM: "permission denied"}.get(error.errno or 0, error.strerror or str(error))
+    return StorageError(
+        f"Cannot write the index in {index_dir}: {what}. The index as last saved is intact; "
+        "free space or fix the folder's permissions (or choose another with --index), then run "
+        "the same command again: it resumes where it stopped.")
 
 
 def chunking_config(settings: Settings) -> ChunkingConfig:
@@ -54,13 +105,13 @@ def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
                    rebuild: bool = False) -> IndexStore:
     """The index to update; a fresh one when it was built with another embedder or
     chunking, filled with the documents the old one holds, so nothing indexed is lost."""
-    store, carried = _open_compatible(index_dir, embedder, settings, rebuild)
+    store, carried = open_compatible(index_dir, embedder, settings, rebuild)
     if carried:
         store, _ = apply_documents(store, carried, embedder, settings, prune=False)
     return store
 
 
-def _open_compatible(index_dir: Path, embedder: Embedder, settings: Settings,
+def open_compatible(index_dir: Path, embedder: Embedder, settings: Settings,
                      rebuild: bool) -> tuple[IndexStore, list[Document]]:
     chunking = chunking_config(settings).as_dict()
     fresh = IndexStore.empty(embedder.name, embedder.dimension, chunking)
@@ -78,28 +129,45 @@ def _open_compatible(index_dir: Path, embedder: Embedder, settings: Settings,
 def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedder,
                  settings: Settings, rebuild: bool = False, prune: bool = True,
                  progress: Progress | None = None) -> tuple[IndexStore, IndexReport]:
-    """Bring the index in ``index_dir`` in line with the files under ``paths``."""
-    documents = load_documents([Path(p) for p in paths])
-    store, carried = _open_compatible(index_dir, embedder, settings, rebuild)
-    loaded = {d.doc_id for d in documents}
-    documents += [d for d in carried if d.doc_id not in loaded and not (prune and _vanished(d.source))]
-    # A partial save replaces the index on disk: only safe when the documents it lacks
-    # are still in it (not while rebuilding or re-embedding for another model).
-    checkpoint = None if rebuild or carried else lambda partial: partial.save(index_dir)
-    store, report = apply_documents(store, documents, embedder, settings, prune=prune,
-                                    progress=progress, checkpoint=checkpoint)
-    store.save(index_dir)
+    """Bring the index in ``index_dir`` in line with the files under ``paths`` (and the
+    documents uploaded into it)."""
+    index_dir = Path(index_dir)
+    with index_lock(index_dir):
+        documents = load_documents(with_uploads([Path(p) for p in paths], index_dir))
+        store, carried = open_compatible(index_dir, embedder, settings, rebuild)
+        loaded = {d.doc_id for d in documents}
+        documents += [d for d in carried if d.doc_id not in loaded and not (prune and _vanished(d.source))]
+        # A partial save replaces the index on disk: only safe when the documents it lacks
+        # are still in it (not while rebuilding or re-embedding for another model; the
+        # journal keeps those runs' vectors).
+        checkpoint = None if rebuild or carried else lambda partial: save_index(partial, index_dir)
+        journal = EmbeddingJournal(index_dir, embedder.name)
+        store, report = apply_documents(store, documents, embedder, settings, prune=prune,
+                                        progress=progress, checkpoint=checkpoint, journal=journal)
+        save_index(store, index_dir)
+        journal.clear()
     return store, report
+
+
+def with_uploads(paths: list[Path], index_dir: Path) -> list[Path]:
+    """``paths`` and the index's uploads folder, once: uploads are indexed documents
+    whatever folders a run names."""
+    uploads = uploads_dir(index_dir)
+    given = {p.resolve() for p in paths}
+    return paths + [uploads] if uploads.is_dir() and uploads not in given else paths
 
 
 def apply_documents(store: IndexStore, documents: list[Document], embedder: Embedder,
                     settings: Settings, prune: bool = True, progress: Progress | None = None,
-                    checkpoint: Checkpoint | None = None) -> tuple[IndexStore, IndexReport]:
+                    checkpoint: Checkpoint | None = None,
+                    journal: EmbeddingJournal | None = None) -> tuple[IndexStore, IndexReport]:
     """A new store with ``documents`` added or refreshed and vanished ones pruned.
 
     ``checkpoint`` receives, every ``settings.checkpoint_seconds`` of embedding, the
     store with the documents finished so far (the others keep their old version),
-    so an interrupted run keeps that work.
+    so an interrupted run keeps that work and they can be asked about. ``journal``
+    keeps every batch of vectors (by count and by time), so a run killed inside one
+    large document re-embeds at most its last batch.
     """
     incoming = {d.doc_id: d for d in documents}
     old = store.manifest.documents
@@ -111,19 +179,24 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
     titles = {d.doc_id: d.title for d in changed}
     texts = [search_text(titles[c.doc_id], c.text, config.with_title) for c in new_chunks]
 
-    def partial(done: int, vectors: np.ndarray) -> IndexStore:
-        finished = _finished(new_chunks, done)  # a document still in progress keeps its old version
-        whole = sum(1 for c in new_chunks[:done] if c.doc_id in finished)
+    def partial(embedded: np.ndarray, vectors: np.ndarray) -> IndexStore | None:
+        """The store with the documents whose chunks are all embedded; None if no
+        document is finished yet (an empty index is never saved for a full one)."""
+        finished = _finished(new_chunks, embedded)  # a document in progress keeps its old version
+        if not finished:
+            return None
+        rows = [i for i, c in enumerate(new_chunks) if c.doc_id in finished]
         return _combine(store, finished, [d for d in changed if d.doc_id in finished],
-                        new_chunks[:whole], vectors[:whole])
+                        [new_chunks[i] for i in rows], vectors[rows])
 
     saver = _Saver(checkpoint, settings.checkpoint_seconds, partial) if checkpoint else None
-    new_vectors = _embed(texts, embedder, progress, saver)
+    embedding = _embed(texts, embedder, settings, progress, saver, journal)
     added = sum(1 for d in changed if d.doc_id not in old)
-    result = _combine(store, gone | {d.doc_id for d in changed}, changed, new_chunks, new_vectors)
+    result = _combine(store, gone | {d.doc_id for d in changed}, changed, new_chunks, embedding.vectors)
     report = IndexReport(added=added, updated=len(changed) - added, removed=len(gone),
                          unchanged=len(documents) - len(changed),
-                         chunks_embedded=len(new_chunks), total_chunks=len(result.chunks))
+                         chunks_embedded=len(new_chunks) - embedding.resumed,
+                         total_chunks=len(result.chunks), chunks_resumed=embedding.resumed)
     return result, report
 
 
@@ -142,26 +215,29 @@ def _combine(store: IndexStore, drop: set[str], documents: list[Document], chunk
     return store.replace_contents(docs, kept_chunks + chunks, all_vectors)
 
 
-def _finished(chunks: list[Chunk], done: int) -> set[str]:
-    """Documents whose chunks all lie in the first ``done`` (chunks come grouped by document)."""
-    if done >= len(chunks):
-        return {c.doc_id for c in chunks}
-    return {c.doc_id for c in chunks[:done]} - {chunks[done].doc_id}
+def _finished(chunks: list[Chunk], embedded: np.ndarray) -> set[str]:
+    """Documents all of whose chunks are embedded."""
+    waiting = {c.doc_id for c, done in zip(chunks, embedded, strict=True) if not done}
+    return {c.doc_id for c in chunks} - waiting
 
 
 class _Saver:
-    """Hands the partial store to ``checkpoint`` at most every ``seconds``."""
+    """Hands the partial store to ``checkpoint`` at most every ``seconds``, and only
+    when it holds a document more than the last one it saved."""
 
     def __init__(self, checkpoint: Checkpoint, seconds: float,
-                 partial: Callable[[int, np.ndarray], IndexStore]):
+                 partial: Callable[[np.ndarray, np.ndarray], IndexStore | None]):
         self.checkpoint, self.seconds, self.partial = checkpoint, seconds, partial
         self.last = time.monotonic()
+        self.saved_documents = 0
 
-    def __call__(self, parts: list[np.ndarray]) -> None:
+    def __call__(self, embedded: np.ndarray, vectors: np.ndarray) -> None:
         if time.monotonic() - self.last < self.seconds:
             return
-        done = sum(len(p) for p in parts)
-        self.checkpoint(self.partial(done, np.vstack(parts)))
+        store = self.partial(embedded, vectors)
+        if store is not None and len(store.documents) > self.saved_documents:
+            self.checkpoint(store)
+            self.saved_documents = len(store.documents)
         self.last = time.monotonic()
 
 
@@ -177,19 +253,47 @@ def _vanished(source: str) -> bool:
     return not Path(source).exists()
 
 
-def _embed(texts: list[str], embedder: Embedder, progress: Progress | None,
-           saver: Callable[[list[np.ndarray]], None] | None = None) -> np.ndarray:
-    """Embed in slices so progress is visible and an interrupt is cheap."""
-    if not texts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    step = max(embedder.batch_size * 4, 1)
-    parts: list[np.ndarray] = []
-    if progress:
-        progress(0, len(texts), "chunks embedded")
-    for start in range(0, len(texts), step):
-        parts.append(embedder.encode(texts[start : start + step]))
+@dataclass(frozen=True)
+class _Embedding:
+    vectors: np.ndarray
+    resumed: int  # rows found in the journal instead of embedded
+
+
+def _embed(texts: list[str], embedder: Embedder, settings: Settings, progress: Progress | None,
+           saver: _Saver | None = None, journal: EmbeddingJournal | None = None) -> _Embedding:
+    """Embed in slices so progress is visible and an interrupt is cheap: rows an earlier
+    run journalled are reused, new ones journalled every ``checkpoint_chunks`` rows or
+    ``checkpoint_seconds``, whichever comes first."""
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    embedded = np.zeros(len(texts), dtype=bool)
+    for row, vector in enumerate(journal.lookup(texts) if journal else []):
+        if vector is not None:
+            vectors[row], embedded[row] = vector, True
+    resumed = int(embedded.sum())
+    if resumed:
+        log.info("resuming: %d of %d chunks were embedded by an interrupted run", resumed, len(texts))
+    todo = np.flatnonzero(~embedded)
+    step = max(min(embedder.batch_size * 4, settings.checkpoint_chunks), 1)
+    unsaved: list[int] = []
+    last_save = time.monotonic()
+    if progress and len(texts):
+        progress(resumed, len(texts), "chunks embedded")
+    for start in range(0, len(todo), step):
+        rows = todo[start : start + step]
+        vectors[rows] = embedder.encode([texts[i] for i in rows])
+        embedded[rows] = True
+        unsaved += rows.tolist()
+        last_batch = start + step >= len(todo)
+        due = len(unsaved) >= settings.checkpoint_chunks or (
+            time.monotonic() - last_save >= settings.checkpoint_seconds)
+        if journal and (due or last_batch):  # the last one too: a save killed later loses nothing
+            try:
+                journal.append([texts[i] for i in unsaved], vectors[unsaved])
+            except OSError as error:
+                raise storage_error(error, journal.folder.parent) from error
+            unsaved, last_save = [], time.monotonic()
         if progress:
-            progress(min(start + step, len(texts)), len(texts), "chunks embedded")
-        if saver and start + step < len(texts):
-            saver(parts)
-    return np.vstack(parts)
+            progress(resumed + start + len(rows), len(texts), "chunks embedded")
+        if saver and not last_batch:
+            saver(embedded, vectors)
+    return _Embedding(vectors, resumed)

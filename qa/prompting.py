@@ -3,11 +3,19 @@
 The prompt is kept within a token budget: the lowest-ranked passages go first,
 then the last kept passage is cut at a sentence boundary, so the context window
 never overflows whatever the passages hold.
+
+Passages are untrusted data: quoted inside ``<passages>`` ... ``</passages>``
+(the system rules say so), and ``quote`` takes out of their text whatever could
+pass for the prompt's own structure: chat-template control tokens
+(``<|im_start|>``), the delimiter tags, and ``[n]`` markers, which would pose
+as passage numbers (a fake "[1]"). Only the prompt's copy changes; citations
+still point at the exact document text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,13 +78,13 @@ def build_prompt(question: str, passages: list[Passage], templates: Templates,
     texts: list[str] = []
     used = fixed
     for passage in passages:
-        block = templates.passage.format(number=len(kept) + 1, text=_flat(passage.text))
+        block = templates.passage.format(number=len(kept) + 1, text=quote(passage.text))
         cost = count_tokens(block) + 1
         if used + cost > budget:
             cut = _cut_to_fit(passage.text, budget - used - 8, count_tokens)
             if cut and not kept:  # always keep at least part of the best passage
                 kept.append(passage)
-                texts.append(templates.passage.format(number=1, text=_flat(cut)))
+                texts.append(templates.passage.format(number=1, text=quote(cut)))
             break
         kept.append(passage)
         texts.append(block)
@@ -96,7 +104,18 @@ def fixed_messages(templates: Templates) -> list[dict[str, str]]:
     return messages
 
 
-def _flat(text: str) -> str:
+# "<|im_start|>", "<|endoftext|>", "<｜begin▁of▁sentence｜>", "[INST]", "<s>": chat-template markup
+_CONTROL_TOKENS = re.compile(r"<\s*[|｜][^<>]{0,40}[|｜]\s*>|\[/?INST\]|<<\s*/?SYS\s*>>|</?s>", re.IGNORECASE)
+_DELIMITER = re.compile(r"<\s*/?\s*passages?\s*>", re.IGNORECASE)
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def quote(text: str) -> str:
+    """``text`` on one line, as data: nothing in it can close the passages block,
+    open a chat turn, or pose as a passage number ("[1]" becomes "(1)")."""
+    text = _CONTROL_TOKENS.sub(" ", text)
+    text = _DELIMITER.sub(" ", text)
+    text = _MARKER.sub(r"(\1)", text)
     return " ".join(text.split())
 
 

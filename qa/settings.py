@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from qa.errors import ConfigurationError
+
 PACKAGE_DIR = Path(__file__).resolve().parent  # data files (prompts/) ship inside the package
 
 
@@ -67,7 +69,10 @@ class Settings:
     # Indexing in a process that is answering pauses while each answer is made, so an
     # upload never competes with an answer for the cores (qa/priority.py).
     yield_to_answers: bool = True
-    checkpoint_seconds: float = 60.0  # a long indexing run saves what it has this often
+    # A long indexing run keeps its embedded chunks this often (by time and by count), so a
+    # killed run re-embeds at most the last batch when it is run again.
+    checkpoint_seconds: float = 60.0
+    checkpoint_chunks: int = 256
     max_question_chars: int = 2000
     # Web chat.
     host: str = "127.0.0.1"
@@ -76,9 +81,13 @@ class Settings:
     max_upload_mb: int = 20
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with ``changes`` applied; ``None`` values leave a field as is."""
+        """A copy with ``changes`` applied; ``None`` values leave a field as is.
+        A value that cannot work is a ``ConfigurationError`` naming the variable."""
         clean = {k: v for k, v in changes.items() if v is not None}
-        return replace(self, **{k: _coerce(k, v) for k, v in clean.items()})
+        updated = replace(self, **{k: _coerce(k, v) for k, v in clean.items()})
+        for name in clean:
+            _check_range(name, getattr(updated, name))
+        return updated
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -92,17 +101,53 @@ class Settings:
         return cls().replace(**from_env).replace(**overrides)
 
 
+# Fields that only take some values; numbers below are the least that works.
+_CHOICES = {"embed_backend": ("onnx", "torch"), "fusion": ("convex", "rrf")}
+_AT_LEAST = {"port": 1, "n_ctx": 256, "n_threads": 1, "max_answer_tokens": 1, "chunk_tokens": 16,
+             "chunk_overlap_sentences": 0, "top_k": 1, "candidates": 1, "prompt_token_budget": 64,
+             "passage_token_budget": 0, "embed_batch_size": 1, "checkpoint_seconds": 0,
+             "checkpoint_chunks": 1, "max_question_chars": 1, "max_upload_mb": 1, "temperature": 0,
+             "min_relevance": -1, "min_support": 0, "dense_weight": 0}
+_AT_MOST = {"port": 65535, "dense_weight": 1, "min_support": 1, "min_relevance": 1}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Environment values arrive as strings; give each field its own type."""
+    if name not in {f.name for f in fields(Settings)}:
+        raise ConfigurationError(f"Unknown setting {name!r}.")
     default = getattr(Settings, name, None)
     if not isinstance(value, str):
         return Path(value) if isinstance(default, Path) else value
-    if isinstance(default, bool):
-        return value.lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in _TRUE | _FALSE:
+                raise ValueError(value)
+            return value.lower() in _TRUE
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        kind = "1 or 0" if isinstance(default, bool) else "a whole number" if isinstance(default, int) \
+            else "a number"
+        raise ConfigurationError(f"{_variable(name)}={value!r} is not valid: give {kind} "
+                          f"(the default is {default}), or unset it.") from None
     if isinstance(default, Path):
         return Path(value).expanduser()
     return value
+
+
+def _check_range(name: str, value: Any) -> None:
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise ConfigurationError(f"{_variable(name)}={value!r} is not valid: give one of "
+                          f"{', '.join(_CHOICES[name])}.")
+    low, high = _AT_LEAST.get(name), _AT_MOST.get(name)
+    if isinstance(value, int | float) and not isinstance(value, bool) and (
+            (low is not None and value < low) or (high is not None and value > high)):
+        bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ConfigurationError(f"{_variable(name)}={value!r} is out of range: give {bounds}.")
+
+
+def _variable(name: str) -> str:
+    return f"QA_{name.upper()}"

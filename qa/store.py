@@ -416,7 +416,8 @@ def index_exists(folder: Path) -> bool:
 
 
 def rebuild_hint(folder: Path) -> str:
-    return f"Rebuild it with `qa index <your documents> --index {folder} --rebuild`."
+    return (f"Repair it with `qa index --repair --index {folder}`: it rebuilds from the texts the "
+            "index stores, the original files and its uploads folder, and reports anything lost.")
 
 
 # -- segments ------------------------------------------------------------------------

@@ -95,6 +95,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     support: float = 0.0
+    refusal_reason: str | None = None  # why a generated answer was refused (None: not refused)
 
 
 CHECKING = "checking"  # the draft is complete; its citations and checks are being run

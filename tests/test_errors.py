@@ -74,9 +74,12 @@ def test_model_saying_not_in_documents_becomes_plain_refusal(built_index, embedd
     assert answer.text == "The documents do not contain the answer to this question."
 
 
-def _qa(*args, cwd=ROOT):
+def _qa(*args, cwd=ROOT, env_extra=None):
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd, timeout=300, env=env)
 
 
 def test_cli_errors_are_one_line_without_traceback(tmp_path, built_index):
@@ -109,3 +112,61 @@ def test_every_command_has_help():
     for command in ("index", "ask", "chat", "serve", "eval"):
         result = _qa(command, "--help")
         assert result.returncode == 0 and "--index" in result.stdout
+
+
+def _error_line(result) -> str:
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_start_up_and_configuration_failures_are_one_line(tmp_path, built_index):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        in_use = _qa("serve", "--port", str(port), "--index", str(built_index))
+    assert f"Port {port}" in _error_line(in_use) and "--port" in in_use.stderr
+    assert "GRADIO" not in in_use.stderr
+    bad_port = _error_line(_qa("serve", "--index", str(built_index), env_extra={"QA_PORT": "abc"}))
+    assert "QA_PORT='abc'" in bad_port and "whole number" in bad_port
+    assert "QA_TOP_K" in _error_line(_qa("ask", "Who?", "--index", str(built_index),
+                                         env_extra={"QA_TOP_K": "many"}))
+    assert "QA_EMBED_BACKEND" in _error_line(_qa("index", "seeds", env_extra={"QA_EMBED_BACKEND": "gpu"}))
+    under_a_file = tmp_path / "file.txt"
+    under_a_file.write_text("not a folder")
+    assert str(under_a_file) in _error_line(_qa("index", "seeds", "--index", str(under_a_file / "index")))
+    assert "--repair" in _error_line(_qa("index", "--index", str(tmp_path / "idx")))
+
+
+def test_an_index_without_documents_is_never_silently_queried(tmp_path, embedder):
+    """An interrupted first run used to leave an empty, valid index that answered
+    "the documents do not contain the answer" with exit 0."""
+    from qa.indexing import chunking_config
+    from qa.settings import Settings
+
+    empty = tmp_path / "index"
+    IndexStore.empty(embedder.name, embedder.dimension, chunking_config(Settings()).as_dict()).save(empty)
+    line = _error_line(_qa("ask", "Who leads the Taliban delegation?", "--index", str(empty)))
+    assert "holds no documents" in line and "qa index" in line
+
+
+def test_the_web_chat_logs_a_user_mistake_as_one_line(app_assistant, caplog):
+    import gradio as gr
+
+    from qa.app import ChatApp
+
+    app = ChatApp(app_assistant, app_assistant.settings)
+    with caplog.at_level("INFO"), pytest.raises(gr.Error) as raised:
+        app.ask("   ")
+    assert raised.value.print_exception is False  # Gradio prints no traceback for it
+    assert [r.getMessage() for r in caplog.records if r.name == "qa.app"] == [
+        "refused a request: The question is empty: type a question about the documents."]
+
+
+@pytest.fixture
+def app_assistant(assistant):
+    return assistant

@@ -66,7 +66,7 @@ def test_corrupt_index_is_a_clear_error(seed_copy, tmp_path, embedder, settings,
     manifest = json.loads((index_dir / "manifest.json").read_text())
     target = index_dir / next(name for name in manifest["files"] if name.endswith(damage))
     target.write_bytes(b"{ not valid")
-    with pytest.raises(IndexUnavailableError, match="corrupt.*--rebuild"):
+    with pytest.raises(IndexUnavailableError, match="corrupt.*--repair"):
         IndexStore.load(index_dir, embedder.name)
 
 
@@ -78,7 +78,7 @@ def test_other_embedder_or_format_is_refused(seed_copy, tmp_path, embedder, sett
     manifest = json.loads((index_dir / "manifest.json").read_text())
     manifest["format_version"] = 99
     (index_dir / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexUnavailableError, match="format version 99.*--rebuild"):
+    with pytest.raises(IndexUnavailableError, match="format version 99.*--repair"):
         IndexStore.load(index_dir, embedder.name)
 
 

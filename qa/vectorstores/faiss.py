@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from qa.embedding import Embedder
-from qa.indexing import IndexReport, Progress, apply_documents, remove_document, update_index
+from qa.indexing import (
+    IndexReport,
+    Progress,
+    apply_documents,
+    index_lock,
+    remove_document,
+    save_index,
+    update_index,
+)
+from qa.resume import EmbeddingJournal
 from qa.retrieval import Retriever
 from qa.settings import Settings
 from qa.store import IndexStore
@@ -30,19 +39,27 @@ class FaissBackend:
     def add(self, store: IndexStore, documents: list[Document], embedder: Embedder, settings: Settings,
             index_dir: Path | None, progress: Progress | None = None,
             before_save: Callable[[], None] | None = None) -> tuple[IndexStore, IndexReport]:
-        checkpoint = (lambda partial: partial.save(index_dir)) if index_dir is not None else None
-        store, report = apply_documents(store, documents, embedder, settings, prune=False,
-                                        progress=progress, checkpoint=checkpoint)
-        if before_save:
-            before_save()
-        if index_dir is not None:
-            store.save(index_dir)
+        if index_dir is None:
+            store, report = apply_documents(store, documents, embedder, settings, prune=False,
+                                            progress=progress)
+            return store, report
+        with index_lock(index_dir):  # no `qa index` writes the same folder meanwhile
+            journal = EmbeddingJournal(index_dir, embedder.name)
+            store, report = apply_documents(store, documents, embedder, settings, prune=False,
+                                            progress=progress,
+                                            checkpoint=lambda partial: save_index(partial, index_dir),
+                                            journal=journal)
+            if before_save:
+                before_save()
+            save_index(store, index_dir)
+            journal.clear()
         return store, report
 
     def remove(self, store: IndexStore, doc_id: str, index_dir: Path | None) -> IndexStore:
         store = remove_document(store, doc_id)
         if index_dir is not None:
-            store.save(index_dir)
+            with index_lock(index_dir):
+                save_index(store, index_dir)
         return store
 
     def searcher(self, store: IndexStore, embedder: Embedder, settings: Settings) -> Retriever:
