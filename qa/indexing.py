@@ -77,11 +77,12 @@ def index_lock(index_dir: Path) -> Iterator[None]:
         raise storage_error(error, index_dir) from error
 
 
-def save_index(store: IndexStore, index_dir: Path) -> None:
+def save_index(store: IndexStore, index_dir: Path, reuse: bool = True) -> None:
     """Save, as one clear error when the disk is full or the folder not writable; the
-    previous index stays as it was (saves are atomic)."""
+    previous index stays as it was (saves are atomic). ``reuse=False`` for a rebuild or
+    a repair: no file of the index on disk is carried over."""
     try:
-        store.save(Path(index_dir))
+        store.save(Path(index_dir), reuse=reuse)
     except OSError as error:
         raise storage_error(error, index_dir) from error
 
@@ -144,7 +145,7 @@ def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedde
         journal = EmbeddingJournal(index_dir, embedder.name)
         store, report = apply_documents(store, documents, embedder, settings, prune=prune,
                                         progress=progress, checkpoint=checkpoint, journal=journal)
-        save_index(store, index_dir)
+        save_index(store, index_dir, reuse=not rebuild)
         journal.clear()
     return store, report
 

@@ -35,7 +35,7 @@ _WORD = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*")
 
 PROTOTYPES = "injection.json"
 # A sentence this much nearer to the orders than to the reports is an order, left out
-# of the prompt. Over the 178 sentences of every briefing in seeds/ and evals/ the
+# of the prompt. Over the 542 sentences of every briefing in seeds/ and evals/ the
 # highest margin is 0.13 (tests/test_injection.py keeps it so); plain English orders
 # score 0.3-0.8, orders in other languages lower (the embedder is English).
 ORDER_MARGIN = 0.25

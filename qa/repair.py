@@ -1,7 +1,7 @@
 """``qa index --repair``: rebuild a damaged index from whatever survives of it.
 
-Sources, in order: the document texts the index stores (any generation still on
-disk, line by line, so one bad record costs one document), then the original
+Sources, in order: the document texts the index stores (any segment or older
+generation still on disk, line by line, so one bad record costs one document), then the original
 files the index names, then the files uploaded into ``<index>/uploads``. The
 report says how many came from each and names what nothing could bring back.
 When something is lost, the damaged files are kept in ``<index>/damaged-<time>/``
@@ -99,7 +99,7 @@ def _repair(index_dir: Path, embedder: Embedder, settings: Settings) -> tuple[In
     store, report = apply_documents(store, list(salvage.documents.values()), embedder, settings,
                                     prune=False, journal=journal)
     kept = _keep_damaged(index_dir) if lost else None
-    save_index(store, index_dir)
+    save_index(store, index_dir, reuse=False)
     journal.clear()
     return store, RepairReport(from_index, from_files, from_uploads, lost, report.chunks_embedded,
                                report.total_chunks, kept)
@@ -113,13 +113,11 @@ def _salvage(index_dir: Path) -> _Salvage:
     for doc_id, meta in (manifest.get("documents") or {}).items():
         if isinstance(meta, dict) and isinstance(meta.get("source"), str):
             salvage.sources[doc_id] = meta["source"]
-    named = (manifest.get("files") or {}).get("documents")
-    files = sorted(index_dir.glob("documents-*.jsonl"), key=_generation, reverse=True)
-    if isinstance(named, str) and (index_dir / named).is_file():
-        files.insert(0, index_dir / named)
-    for path in dict.fromkeys(files):
+    files = sorted([*index_dir.glob("segment-*.jsonl"), *index_dir.glob("documents-*.jsonl")],
+                   key=_generation, reverse=True)
+    for path in files:
         for record in _records(path):
-            document = _document(record)
+            document = _document(record.get("document", record))  # a segment line, or a version 1 one
             if document is not None and document.doc_id not in salvage.documents:
                 salvage.documents[document.doc_id] = document
                 salvage.sources.setdefault(document.doc_id, document.source)
@@ -205,5 +203,5 @@ def _document(record: dict[str, Any]) -> Document | None:
 
 
 def _generation(path: Path) -> int:
-    digits = path.stem.rpartition("-")[2]
+    digits = path.name.split(".")[0].rpartition("-")[2]
     return int(digits) if digits.isdigit() else -1

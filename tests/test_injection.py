@@ -50,13 +50,13 @@ def guard(embedder, settings) -> InjectionGuard:
 
 
 def test_no_sentence_of_any_briefing_counts_as_an_order(guard, embedder):
-    """The prompt filter never takes a fact from a real briefing (178 sentences in all)."""
+    """The prompt filter never takes a fact from a real briefing (542 sentences in all)."""
     sentences = []
     for path in glob.glob(str(ROOT / "seeds/*")) + glob.glob(str(ROOT / "evals/*/docs/*")):
         text = load_document(path).text
         sentences += [text[a:b] for a, b in sentence_spans(text)]
     scores = guard.order_scores(embedder.encode(sentences))
-    assert len(sentences) > 150
+    assert len(sentences) > 500
     assert scores.max() < OBEYED_MARGIN < ORDER_MARGIN
 
 

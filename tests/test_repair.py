@@ -38,30 +38,30 @@ def damaged(tmp_path, seed_copy, embedder, settings):
     return index, set(store.documents)
 
 
-def _files(index: Path) -> dict[str, str]:
-    return json.loads((index / MANIFEST).read_text())["files"]
+def _segment(index: Path, suffix: str) -> Path:
+    return next(index.glob(f"segment-*{suffix}"))
 
 
 def _break(index: Path, how: str) -> None:
-    files = _files(index)
     if how == "manifest deleted":
         (index / MANIFEST).unlink()
     elif how == "manifest garbage":
         (index / MANIFEST).write_bytes(b"\x00{not json")
     elif how == "vectors truncated":
-        path = index / files["vectors"]
+        path = _segment(index, ".npy")
         path.write_bytes(path.read_bytes()[:100])
-    elif how == "faiss deleted":
-        (index / files["faiss"]).unlink()
+    elif how == "texts cut short":
+        path = _segment(index, ".jsonl")
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif how == "format version":
         manifest = json.loads((index / MANIFEST).read_text())
         (index / MANIFEST).write_text(json.dumps({**manifest, "format_version": 99}))
     elif how == "documents file deleted":
-        (index / files["documents"]).unlink()
+        _segment(index, ".jsonl").unlink()
 
 
 @pytest.mark.parametrize("how", ["manifest deleted", "manifest garbage", "vectors truncated",
-                                 "faiss deleted", "format version", "documents file deleted"])
+                                 "texts cut short", "format version", "documents file deleted"])
 def test_repair_brings_back_every_document(how, damaged, embedder, settings):
     index, held = damaged
     _break(index, how)
