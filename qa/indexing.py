@@ -88,9 +88,11 @@ def save_index(store: IndexStore, index_dir: Path, reuse: bool = True) -> None:
 
 
 def storage_error(error: OSError, index_dir: Path) -> StorageError:
+    # numpy reports a full disk as "N requested and 0 written", with no errno
+    code = error.errno or (errno.ENOSPC if _nearly_full(index_dir) else 0)
     what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
             errno.EACCES: "permission denied", errno.EROFS: "the file system is read-only",
-            errno.EPERM: "permission denied"}.get(error.errno or 0, error.strerror or str(error))
+            errno.EPERM: "permission denied"}.get(code, error.strerror or str(error))
     return StorageError(
         f"Cannot write the index in {index_dir}: {what}. The index as last saved is intact; "
         "free space or fix the folder's permissions (or choose another with --index), then run "
@@ -110,6 +112,19 @@ def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
     if carried:
         store, _ = apply_documents(store, carried, embedder, settings, prune=False)
     return store
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Less than 1 MB free where ``folder`` (or its nearest existing parent) lives."""
+    import shutil
+
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def open_compatible(index_dir: Path, embedder: Embedder, settings: Settings,
