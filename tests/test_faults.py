@@ -140,7 +140,7 @@ def test_a_run_killed_while_embedding_resumes_at_its_last_batch(corpus, tmp_path
     assert len(store.documents) == len(load_documents([docs])) and not (index / RESUME).exists()
 
 
-@pytest.mark.parametrize("write", [1, 2, 3], ids=["before documents", "before chunks", "before manifest"])
+@pytest.mark.parametrize("write", [1, 2, 3], ids=["before its 1st file", "before its 2nd", "before its 3rd"])
 def test_a_save_killed_part_way_keeps_the_previous_index_and_loses_no_vectors(write, tmp_path, embedder,
                                                                               settings):
     docs = _briefings(tmp_path / "docs", 3, 20)
