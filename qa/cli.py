@@ -122,6 +122,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     if not args.paths and not args.repair:
         raise UsageError("Name the files or folders to index (`qa index seeds/`), or repair a "
                          "damaged index with `qa index --repair`.")
+    if args.repair and settings.vector_backend != "faiss":
+        raise UsageError("--repair rebuilds the index folder of the faiss backend; for Milvus, index "
+                         "the documents again with --rebuild.")
     if args.repair and args.rebuild:
         raise UsageError("--repair and --rebuild exclude each other: --repair keeps what survives.")
     embedder = Embedder.from_settings(settings)
