@@ -602,6 +602,14 @@ def _corrupt(folder: Path, why: str) -> IndexUnavailableError:
     return IndexUnavailableError(f"The index in {folder} is corrupt: {why}. {rebuild_hint(folder)}")
 
 
+def generation_on_disk(folder: Path) -> int | None:
+    """The generation the manifest in ``folder`` points at (None: no readable index)."""
+    try:
+        return int(json.loads((folder / MANIFEST).read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():

@@ -208,3 +208,28 @@ def test_documents_added_to_an_open_index_follow_its_own_chunking(seed_copy, tmp
     assert grown.manifest.chunking == _chunking(small)
     memo_chunks = [c for c in grown.chunks if c.doc_id not in store.documents]
     assert all(sum(embedder.count_tokens([c.text])) <= 48 for c in memo_chunks) and len(memo_chunks) > 3
+
+
+def test_two_writers_of_one_folder_lose_nothing(seed_copy, tmp_path, embedder, settings):
+    """A web server and `qa index` (or two web servers) over one index: each save
+    starts from what the other saved, not from the copy it opened."""
+    from qa.documents import load_document
+    from qa.vectorstores.faiss import FaissBackend
+
+    index_dir = tmp_path / "index"
+    settings = settings.replace(index_dir=index_dir)
+    _index([seed_copy], index_dir, embedder, settings)
+    web, cli = IndexStore.load(index_dir, embedder.name), IndexStore.load(index_dir, embedder.name)
+    (tmp_path / "a.txt").write_text("The harbour authority hired Mira Kell as its pilot.\n")
+    (tmp_path / "b.txt").write_text("The rail board named Joss Arden its new inspector.\n")
+    backend = FaissBackend()
+    backend.add(cli, [load_document(tmp_path / "a.txt")], embedder, settings, index_dir)
+    web, _ = backend.add(web, [load_document(tmp_path / "b.txt")], embedder, settings, index_dir)
+
+    def names(store):
+        return {Path(d.source).name for d in store.documents.values()}
+
+    assert names(IndexStore.load(index_dir, embedder.name)) == {SEED_FILE.name, "a.txt", "b.txt"}
+    assert names(web) == {SEED_FILE.name, "a.txt", "b.txt"}
+    first = next(d.doc_id for d in web.documents.values() if Path(d.source).name == "a.txt")
+    assert names(backend.remove(cli, first, index_dir)) == {SEED_FILE.name, "b.txt"}

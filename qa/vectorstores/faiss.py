@@ -21,7 +21,7 @@ from qa.indexing import (
 from qa.resume import EmbeddingJournal
 from qa.retrieval import Retriever
 from qa.settings import Settings
-from qa.store import IndexStore
+from qa.store import IndexStore, generation_on_disk
 from qa.types import Document
 
 
@@ -44,6 +44,7 @@ class FaissBackend:
                                             progress=progress)
             return store, report
         with index_lock(index_dir):  # no `qa index` writes the same folder meanwhile
+            store = _latest(store, index_dir, embedder)
             journal = EmbeddingJournal(index_dir, embedder.name)
             store, report = apply_documents(store, documents, embedder, settings, prune=False,
                                             progress=progress,
@@ -56,10 +57,11 @@ class FaissBackend:
         return store, report
 
     def remove(self, store: IndexStore, doc_id: str, index_dir: Path | None) -> IndexStore:
-        store = remove_document(store, doc_id)
-        if index_dir is not None:
-            with index_lock(index_dir):
-                save_index(store, index_dir)
+        if index_dir is None:
+            return remove_document(store, doc_id)
+        with index_lock(index_dir):
+            store = remove_document(_latest(store, index_dir), doc_id)
+            save_index(store, index_dir)
         return store
 
     def searcher(self, store: IndexStore, embedder: Embedder, settings: Settings) -> Retriever:
@@ -70,3 +72,12 @@ class FaissBackend:
         counts = Counter(c.doc_id for c in store.chunks)
         return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "source": d.source,
                  "chunks": counts[d.doc_id]} for d in store.documents.values()]
+
+
+def _latest(store: IndexStore, index_dir: Path, embedder: Embedder | None = None) -> IndexStore:
+    """A writer starts from the index on disk, not from the copy it opened: another
+    process (`qa index`, a second web server) may have saved since, and a save of the
+    older copy would drop what that process added."""
+    if generation_on_disk(index_dir) in (None, store.manifest.generation):
+        return store
+    return IndexStore.load(index_dir, embedder.name if embedder else store.manifest.embedder)
