@@ -137,7 +137,9 @@ class Assistant:
             turn = [{"role": "assistant", "content": raw}, {"role": "user", "content": nudge}]
             retried = list(self.generator.stream_chat([*prompt.messages, *turn]))
             raw, timings["tokens"] = "".join(retried), timings["tokens"] + len(retried)
-        yield self._finish(question, raw, prompt.passages, timings, started)
+        # A follow-up ("What did he do?") is about what the conversation names.
+        about = self.retrieval_query(question, history)
+        yield self._finish(question, raw, prompt.passages, timings, started, about)
 
     def _nudge(self, question: str, raw: str, passages: Sequence[Passage]) -> str | None:
         """A second request when the answer dodges what was asked: no time for "when", no
@@ -226,7 +228,7 @@ class Assistant:
         return " ".join(f"{previous_question} {strip_markers(previous_answer)} {question}".split())
 
     def _refusal_reason(self, question: str, text: str, passages: list[Passage],
-                        citations: list[Citation], support: float) -> str | None:
+                        citations: list[Citation], support: float, about: str) -> str | None:
         """Why the passages do not back the answer, or None: an answer that follows an
         instruction written in a passage (or answers another question than the one
         asked), mostly unsupported words, a number no passage states, an answer that
@@ -235,7 +237,7 @@ class Assistant:
         passages give to someone else, an act the question presupposes that they never
         state, a name for a role they never give that person, or the asked deed of
         another doer ("How much has Russia pledged?" -> "Brussels has pledged...")."""
-        obeyed = self.guard.obeyed(question, strip_markers(text), _supporting(passages, citations))
+        obeyed = self.guard.obeyed(about, strip_markers(text), _supporting(passages, citations))
         if obeyed is not None:
             return obeyed.reason
         evidence = " ".join(p.text for p in passages)
@@ -319,11 +321,11 @@ class Assistant:
                       passages=passages, timings=timings, refusal_reason=reason)
 
     def _finish(self, question: str, raw: str, passages: list[Passage],
-                timings: dict[str, float], started: float) -> Answer:
+                timings: dict[str, float], started: float, about: str) -> Answer:
         if is_refusal(raw):
             return self._refusal(question, passages, timings, started)
         text, citations, checked = resolve_citations(raw.strip(), passages)
-        reason = self._refusal_reason(question, text, passages, citations, checked.support)
+        reason = self._refusal_reason(question, text, passages, citations, checked.support, about)
         if reason is not None:
             return self._refusal(question, passages, timings, started, reason)
         timings["total"] = time.perf_counter() - started
