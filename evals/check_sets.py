@@ -76,18 +76,24 @@ def check_docs(folder, errors):
                 errors.append(f"{p}: {n} words, want 500-1200")
 
 
+def rows(path, ids, errors):
+    """(where, record) per line of a JSONL file; an id seen before is an error."""
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        record = json.loads(line)
+        where = f"{path.name}:{i} {record.get('id')}"
+        if record.get("id") in ids:
+            errors.append(f"{where}: duplicate id")
+        ids.add(record.get("id"))
+        yield where, record
+
+
 def check_set(folder):
     errors, counts, ids = [], {}, set()
     texts = load_texts(folder)
     check_docs(folder, errors)
     qfile, cfile = folder / "questions.jsonl", folder / "conversations.jsonl"
     if qfile.exists():
-        for i, line in enumerate(qfile.read_text().splitlines(), 1):
-            item = json.loads(line)
-            where = f"{qfile.name}:{i} {item.get('id')}"
-            if item.get("id") in ids:
-                errors.append(f"{where}: duplicate id")
-            ids.add(item.get("id"))
+        for where, item in rows(qfile, ids, errors):
             typ = item.get("type")
             if typ not in TYPES:
                 errors.append(f"{where}: bad type {typ!r}")
@@ -102,12 +108,8 @@ def check_set(folder):
         if total < 36 or counts.get("none", 0) * 4 < total:
             errors.append(f"{folder.name}: {total} questions, {counts.get('none', 0)} unanswerable")
     if cfile.exists():
-        for i, line in enumerate(cfile.read_text().splitlines(), 1):
-            conv = json.loads(line)
-            where = f"{cfile.name}:{i} {conv.get('id')}"
-            if conv.get("id") in ids:
-                errors.append(f"{where}: duplicate id")
-            ids.add(conv.get("id"))
+        for where, conv in rows(cfile, ids, errors):
+            counts["conversations"] = counts.get("conversations", 0) + 1
             turns = conv.get("turns", [])
             if not 3 <= len(turns) <= 4:
                 errors.append(f"{where}: {len(turns)} turns")
@@ -116,7 +118,6 @@ def check_set(folder):
                 if t.get("unanswerable"):
                     counts["turns-none"] = counts.get("turns-none", 0) + 1
                 check_item(t, texts, f"{where} turn {j}", errors)
-        counts["conversations"] = i
     return counts, errors
 
 

@@ -8,6 +8,7 @@ becomes a row in the table instead of killing the caller.
 
 from __future__ import annotations
 
+import os
 import platform
 import signal
 import subprocess
@@ -119,8 +120,6 @@ def one_token_generation(settings: Settings, python: str = sys.executable) -> Fi
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
     if settings.generator_path:
         env["QA_GENERATOR_PATH"] = settings.generator_path

@@ -64,18 +64,22 @@ class Generator:
                     yield piece
 
     def _load(self) -> Any:
-        path = resolve_generator(self._model_path, self.cache_dir)
-        from llama_cpp import Llama
+        return open_llama(resolve_generator(self._model_path, self.cache_dir), n_ctx=self.n_ctx,
+                          n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512)
 
-        try:
-            with contextlib.redirect_stderr(io.StringIO()), _without_amx_buffers_if_built_with_amx():
-                return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                             n_threads_batch=self.n_threads, n_batch=512, verbose=False)
-        except (ValueError, RuntimeError, OSError) as error:
-            raise ModelError(
-                f"Cannot load the generator model {path}: the file is corrupt or not a "
-                f"llama.cpp model ({error}). Point QA_GENERATOR_PATH at a valid .gguf file."
-            ) from error
+
+def open_llama(path: Path, purpose: str = "", **params: Any) -> Any:
+    """A quiet ``Llama`` over ``path`` (AMX-guarded); a bad file is one line naming it."""
+    from llama_cpp import Llama
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), _without_amx_buffers_if_built_with_amx():
+            return Llama(model_path=str(path), verbose=False, **params)
+    except (ValueError, RuntimeError, OSError) as error:
+        raise ModelError(
+            f"Cannot load the generator model {path}{purpose}: the file is corrupt or not a "
+            f"llama.cpp model ({error}). Point QA_GENERATOR_PATH at a valid .gguf file."
+        ) from error
 
 
 def llama_system_info() -> str:

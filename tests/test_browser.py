@@ -131,6 +131,17 @@ def open_tiny(open_page: Any, tiny_server: str) -> Any:
     return open_one
 
 
+def _depot_pdf(path: Path) -> Path:
+    """A one-page PDF of the depot briefing's lines."""
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path))
+    for i, line in enumerate(DEPOT_LINES):
+        pdf.drawString(72, 720 - 16 * i, line)
+    pdf.save()
+    return path
+
+
 def _screenshot(page: Any, name: str, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -318,14 +329,9 @@ def test_example_questions_come_from_the_documents_and_clicking_one_asks_it(open
 
 def test_documents_panel_titles_search_scope_upload_and_confirmed_removal(open_tiny: Any, tmp_path: Path):
     import docx
-    from reportlab.pdfgen import canvas
 
     page = open_tiny()
-    pdf_path = tmp_path / "harbour report.pdf"
-    pdf = canvas.Canvas(str(pdf_path))
-    for i, line in enumerate(DEPOT_LINES):
-        pdf.drawString(72, 720 - 16 * i, line)
-    pdf.save()
+    pdf_path = _depot_pdf(tmp_path / "harbour report.pdf")
     memo = docx.Document()
     memo.add_heading("Varnholm ferry memo", level=1)
     memo.add_paragraph("The Varnholm ferry runs twice a day. " * 400)  # long enough to show progress
@@ -460,14 +466,8 @@ def test_seed_question_streams_an_answer_with_its_sources_and_follow_up(open_pag
 
 
 def test_uploaded_pdf_is_answered_from_and_its_page_shown(open_page: Any, tmp_path: Path):
-    from reportlab.pdfgen import canvas
-
     page = open_page()
-    document = tmp_path / "depot.pdf"
-    pdf = canvas.Canvas(str(document))
-    for i, line in enumerate(DEPOT_LINES):
-        pdf.drawString(72, 720 - 16 * i, line)
-    pdf.save()
+    document = _depot_pdf(tmp_path / "depot.pdf")
     refused = tmp_path / "tool.exe"
     refused.write_bytes(b"MZ")
     page.set_input_files("#qa-upload input[type=file]", [str(document), str(refused)])

@@ -10,16 +10,19 @@ TEXTS = [f"Briefing sentence number {n} about the talks." for n in range(40)]
 
 
 def test_background_embedding_waits_for_the_answer_in_progress(embedder):
-    done = threading.Event()
+    embedder.encode(TEXTS)  # loaded and warm: unheld, the worker would finish well within 0.5 s
+    started, done = threading.Event(), threading.Event()
 
     def index() -> None:
         with FOREGROUND.background():
+            started.set()
             embedder.encode(TEXTS)
         done.set()
 
     with FOREGROUND.answering():
         worker = threading.Thread(target=index)
         worker.start()
+        assert started.wait(10)
         assert not done.wait(0.5)  # held back while the answer is made...
         assert len(embedder.encode(TEXTS[:3])) == 3  # ...whose own embedding runs at once
     assert done.wait(30)  # and it goes on once the answer is out

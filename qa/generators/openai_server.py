@@ -15,14 +15,14 @@ the server's prompt cache (llama.cpp server, vLLM prefix caching).
 from __future__ import annotations
 
 import contextlib
-import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qa.errors import GeneratorUnavailableError, ModelError
+from qa.errors import GeneratorUnavailableError
+from qa.generation import open_llama
 from qa.generators import Message, check_url
 from qa.models import resolve_generator
 from qa.settings import Settings
@@ -104,16 +104,9 @@ class OpenAIGenerator:
         with self._load_lock:
             if self._vocabulary is None:
                 path = resolve_generator(self._tokenizer_path, self._cache_dir)
-                from llama_cpp import Llama
-
-                try:
-                    with contextlib.redirect_stderr(io.StringIO()):
-                        self._vocabulary = Llama(model_path=str(path), vocab_only=True, verbose=False)
-                except (ValueError, RuntimeError, OSError) as error:
-                    raise ModelError(
-                        f"Cannot read the vocabulary of {path} ({error}); it counts prompt tokens for "
-                        "the generator server. Point QA_GENERATOR_PATH at the GGUF the server runs."
-                    ) from error
+                self._vocabulary = open_llama(
+                    path, " (its vocabulary counts prompt tokens for the generator server: the GGUF "
+                    "the server runs)", vocab_only=True)
         return self._vocabulary
 
     def _unavailable(self, error: Exception) -> GeneratorUnavailableError:
