@@ -35,7 +35,7 @@ from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
 from qa.retrieval import merge_neighbours
 from qa.settings import Settings
 from qa.slots import asked_slot, fills
-from qa.types import CHECKING, RETRYING, Answer, Citation, Passage, Stage
+from qa.types import CHECKING, REFUSE, RETRYING, Answer, Citation, Passage, Stage, Verdict
 from qa.vectorstores import Store, backend, backend_of
 from qa.verification import (
     KINDS,
@@ -317,8 +317,9 @@ class Assistant:
         timings["total"] = time.perf_counter() - started
         if reason:
             log.info("refused an answer to %r: %s", question, reason)
+        trace = (Verdict("legacy", REFUSE, reason),) if reason else ()
         return Answer(question=question, text=self.templates.refusal, abstained=True,
-                      passages=passages, timings=timings, refusal_reason=reason)
+                      passages=passages, timings=timings, trace=trace)
 
     def _finish(self, question: str, raw: str, passages: list[Passage],
                 timings: dict[str, float], started: float, about: str) -> Answer:

@@ -83,6 +83,19 @@ class Citation:
     support: float = 0.0
 
 
+ACCEPT, RETRY, REFUSE = "accept", "retry", "refuse"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one check decided about a draft answer, kept in ``Answer.trace`` so a
+    maintainer can read why an answer was refused, retried or re-cited."""
+
+    check: str  # the check's name, e.g. "relevance", "evidence"
+    action: str  # ACCEPT, RETRY or REFUSE
+    detail: str = ""
+
+
 @dataclass
 class Answer:
     """The final answer; ``text`` carries ``[n]`` markers matching ``citations``."""
@@ -95,7 +108,14 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     support: float = 0.0
-    refusal_reason: str | None = None  # why a generated answer was refused (None: not refused)
+    trace: tuple[Verdict, ...] = ()  # the checks' verdicts, in the order they ran
+    draft: str | None = None  # the model's own text when a check refused or retried it
+
+    @property
+    def refusal_reason(self) -> str | None:
+        """Why a check refused the answer (None: not refused by a check)."""
+        refusals = [v for v in self.trace if v.action == REFUSE]
+        return f"{refusals[-1].check}: {refusals[-1].detail}" if refusals else None
 
 
 CHECKING = "checking"  # the draft is complete; its citations and checks are being run
