@@ -6,6 +6,7 @@ citations resolved and checked. Models load lazily, once per assistant.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -14,6 +15,15 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from qa.checks import Check
+from qa.checks.english import EnglishRules
+from qa.checks.evidence import (
+    AnswerInEvidence,
+    NoInventedNumbers,
+    NotObeyingPassages,
+    QuoteFound,
+    ReaderRefused,
+)
 from qa.citations import is_refusal, resolve_citations, strip_markers
 from qa.compaction import PassageCompactor
 from qa.documents import load_documents
@@ -32,10 +42,13 @@ from qa.near_misses import (
 )
 from qa.priority import FOREGROUND
 from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
+from qa.reader.context import ContextPlan, build_context
+from qa.reader.document_reader import DocumentReader, Question
+from qa.reader.reply import ReaderPrompt
 from qa.retrieval import merge_neighbours
 from qa.settings import Settings
 from qa.slots import asked_slot, fills
-from qa.types import CHECKING, REFUSE, RETRYING, Answer, Citation, Passage, Stage, Verdict
+from qa.types import CHECKING, REFUSE, RETRYING, Answer, Chunk, Citation, Passage, Stage, Verdict
 from qa.vectorstores import Store, backend, backend_of
 from qa.verification import (
     KINDS,
@@ -111,7 +124,67 @@ class Assistant:
         ``Answer`` (checked, maybe re-cited or refused) arrives. ``documents`` limits the
         question to those doc_ids. Indexing in this process waits meanwhile (qa/priority.py)."""
         with FOREGROUND.answering():
-            yield from self._stream(question, history, stages, documents)
+            if self.settings.reader == "document":
+                yield from self._stream_documents(question, history, stages, documents)
+            else:
+                yield from self._stream(question, history, stages, documents)
+
+    def _stream_documents(self, question: str, history: Sequence[Turn], stages: bool,
+                          only: Collection[str] | None) -> Iterator[str | Stage | Answer]:
+        """The document reader: retrieval -> context -> reader -> checks (qa/reader/)."""
+        started = time.perf_counter()
+        question = self.check_question(question)
+        retriever = self.retriever  # one index throughout, even if an upload swaps it meanwhile
+        documents = retriever.store.documents
+        if not documents:
+            self._no_documents()
+        query = self.retrieval_query(question, history)
+        passages = (retriever.retrieve_within(query, only, self.settings.candidates) if only
+                    else retriever.retrieve(query, self.settings.candidates))
+        timings = {"retrieval": time.perf_counter() - started}
+        relevant = [p for p in passages if p.score >= self.settings.min_relevance]
+        if not relevant:
+            best = max((p.score for p in passages), default=0.0)
+            verdict = Verdict("relevance", REFUSE, f"no passage reaches relevance "
+                              f"{self.settings.min_relevance:.2f} (best {best:.2f})")
+            yield self._refused(question, passages, timings, started, verdict)
+            return
+        context = build_context(relevant, documents, self.generator.count_tokens, self.context_plan)
+        earlier = self._context(history) if query != question else ""
+        asked = Question(text=question, about=query, context=context, earlier=earlier)
+        yield from self.document_reader.stream(asked, documents, timings, started, stages)
+
+    @property
+    def context_plan(self) -> ContextPlan:
+        return ContextPlan(budget=self.settings.context_token_budget)
+
+    @functools.cached_property
+    def document_reader(self) -> DocumentReader:
+        checks: list[Check] = [ReaderRefused(), QuoteFound(), AnswerInEvidence(), NoInventedNumbers(),
+                               NotObeyingPassages(self.guard)]
+        if self.settings.english_checks:
+            checks.append(EnglishRules(self._documents_text))
+        second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]
+        return DocumentReader(self.generator, ReaderPrompt.load(self.settings.prompts_dir),
+                              checks, second, self._chunk_at)
+
+    def _chunk_at(self, doc_id: str, offset: int) -> Chunk | None:
+        """The indexed chunk of ``doc_id`` holding ``offset`` (chunk ids count from 0)."""
+        number = 0
+        while True:
+            try:
+                chunk = self.store.chunk(f"{doc_id}:{number}")
+            except KeyError:
+                return None
+            if chunk.start <= offset < chunk.end or offset < chunk.start:
+                return chunk
+            number += 1
+
+    def _refused(self, question: str, passages: list[Passage], timings: dict[str, float],
+                 started: float, verdict: Verdict) -> Answer:
+        timings["total"] = time.perf_counter() - started
+        return Answer(question=question, text=self.templates.refusal, abstained=True,
+                      passages=passages, timings=timings, trace=(verdict,))
 
     def _stream(self, question: str, history: Sequence[Turn], stages: bool,
                 documents: Collection[str] | None) -> Iterator[str | Stage | Answer]:
@@ -181,11 +254,8 @@ class Assistant:
         started = time.perf_counter()
         retriever = self.retriever  # one index throughout, even if an upload swaps it meanwhile
         documents = retriever.store.documents
-        if not documents:  # "the documents do not say" would be a lie: there are none
-            where = self.index_dir or self.settings.index_dir
-            raise NoDocumentsError(
-                f"The index in {where} holds no documents (an interrupted or failed `qa index`?): "
-                f"index them with `qa index <your documents> --index {where}`.")
+        if not documents:
+            self._no_documents()
         query = self.retrieval_query(question, history)
         passages = (retriever.retrieve_within(query, only, self.settings.candidates) if only
                     else retriever.retrieve(query, self.settings.candidates))
@@ -208,11 +278,32 @@ class Assistant:
                               context=context)
         return question, passages, prompt, timings
 
+    def _no_documents(self) -> None:
+        """"The documents do not say" would be a lie: there are none."""
+        where = self.index_dir or self.settings.index_dir
+        raise NoDocumentsError(
+            f"The index in {where} holds no documents (an interrupted or failed `qa index`?): "
+            f"index them with `qa index <your documents> --index {where}`.")
+
+    def warm_documents(self, doc_ids: Iterable[str] | None = None) -> None:
+        """Evaluate each document's prompt prefix ahead of its questions (the most recent
+        ``warm_documents`` of them when none are named): the first question about a
+        warmed document costs only its own tokens."""
+        documents = self.store.documents
+        chosen = list(doc_ids) if doc_ids is not None else list(documents)[-self.settings.warm_documents:]
+        for doc_id in chosen:
+            document = documents.get(doc_id)
+            if document is not None and self.generator.count_tokens(document.text) <= self.settings.context_token_budget:
+                self.document_reader.warm(document)
+
     def warm_up(self) -> None:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,
         so the first question costs no more than the next ones."""
         self.guard.order_scores(self.embedder.encode(["warm up"]))  # embeds the example orders once
         self.retriever.retrieve("warm up", 1)  # opens the lexical index, imports its tokeniser
+        if self.settings.reader == "document":
+            self.warm_documents()
+            return
         messages = [*fixed_messages(self.templates), {"role": "user", "content": "Ready?"}]
         for _ in self.generator.stream_chat(messages, max_tokens=1):
             pass

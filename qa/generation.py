@@ -2,12 +2,16 @@
 
 The model's own chat template formats the messages. Calls are serialised (one
 model, one context); because every prompt starts with the same system message,
-llama.cpp reuses that prefix from its KV cache instead of recomputing it.
+llama.cpp reuses that prefix from its KV cache instead of recomputing it. The
+document reader's prompts also share the documents shown: ``PrefixCache`` keeps
+the evaluated state of each document set, so a question about a document asked
+about before (or warmed) costs only its own tokens, whatever came in between.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import threading
 from collections.abc import Iterator
@@ -22,13 +26,15 @@ Message = dict[str, str]
 
 class Generator:
     def __init__(self, model_path: str | None, cache_dir: Path, n_ctx: int = 4096,
-                 n_threads: int = 2, temperature: float = 0.0, max_tokens: int = 256):
+                 n_threads: int = 2, temperature: float = 0.0, max_tokens: int = 256,
+                 state_cache_mb: int = 1024):
         self._model_path = model_path
         self.cache_dir = cache_dir
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.state_cache_mb = state_cache_mb
         self._llm: Any = None
         self._load_lock = threading.Lock()
         self.lock = threading.Lock()  # held while generating: one request at a time
@@ -47,8 +53,10 @@ class Generator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def stream_chat(self, messages: list[Message], max_tokens: int | None = None) -> Iterator[str]:
-        """Text pieces of the reply, as the model produces them."""
+    def stream_chat(self, messages: list[Message], max_tokens: int | None = None,
+                    grammar: str | None = None) -> Iterator[str]:
+        """Text pieces of the reply, as the model produces them; ``grammar`` (GBNF)
+        constrains the form of the reply."""
         with self.lock:
             stream = self.llm.create_chat_completion(
                 messages=messages,
@@ -57,29 +65,109 @@ class Generator:
                 top_k=1 if self.temperature == 0 else 40,
                 max_tokens=max_tokens or self.max_tokens,
                 repeat_penalty=1.0,
+                grammar=_grammar(grammar) if grammar else None,
             )
             for event in stream:
                 piece = event["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
 
+    def warm(self, messages: list[Message]) -> None:
+        """Evaluate ``messages`` (a prompt up to its question) and keep the state, so the
+        next prompt that starts the same way only evaluates what follows."""
+        for _ in self.stream_chat(messages, max_tokens=1):
+            pass
+
     def _load(self) -> Any:
-        return open_llama(resolve_generator(self._model_path, self.cache_dir), n_ctx=self.n_ctx,
-                          n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512)
+        llm = open_llama(resolve_generator(self._model_path, self.cache_dir), n_ctx=self.n_ctx,
+                         n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512)
+        if self.state_cache_mb > 0:
+            llm.set_cache(PrefixCache(self.state_cache_mb << 20))
+        return llm
+
+
+@functools.lru_cache(maxsize=4)
+def _grammar(text: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        return LlamaGrammar.from_string(text, verbose=False)
+
+
+class PrefixCache:
+    """llama-cpp-python's prompt cache, one state per prefix, least recently used out.
+
+    ``Llama`` saves the state after each completion and, before the next, loads the
+    kept state sharing the longest prefix with the new prompt when it beats what
+    the context already holds. States of one document set differ only in their
+    question and answer, so a new one replaces the older ones it shares all but
+    ``tail`` tokens with: memory grows with the documents, not the questions.
+    """
+
+    def __init__(self, capacity_bytes: int, tail: int = 400):
+        from llama_cpp.llama_cache import LlamaRAMCache
+
+        self._cache = LlamaRAMCache(capacity_bytes)
+        self.tail = tail
+
+    @property
+    def cache_state(self) -> Any:
+        return self._cache.cache_state
+
+    @property
+    def cache_size(self) -> int:
+        return self._cache.cache_size
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._cache[key]
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._cache
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        from llama_cpp import Llama
+
+        key = tuple(key)
+        for kept in list(self._cache.cache_state):
+            if Llama.longest_token_prefix(kept, key) >= max(len(kept), len(key)) - self.tail:
+                del self._cache.cache_state[kept]
+        self._cache[key] = value
 
 
 def open_llama(path: Path, purpose: str = "", **params: Any) -> Any:
     """A quiet ``Llama`` over ``path`` (AMX-guarded); a bad file is one line naming it."""
-    from llama_cpp import Llama
-
     try:
         with contextlib.redirect_stderr(io.StringIO()), _without_amx_buffers_if_built_with_amx():
-            return Llama(model_path=str(path), verbose=False, **params)
+            return _llama_class()(model_path=str(path), verbose=False, **params)
     except (ValueError, RuntimeError, OSError) as error:
         raise ModelError(
             f"Cannot load the generator model {path}{purpose}: the file is corrupt or not a "
             f"llama.cpp model ({error}). Point QA_GENERATOR_PATH at a valid .gguf file."
         ) from error
+
+
+@functools.cache
+def _llama_class() -> type:
+    """``Llama`` whose saved states leave out the logits table: with ``logits_all`` off
+    (the default) sampling never reads it back, yet the stock ``save_state`` copies
+    512 x vocabulary floats (311 MB for Qwen2.5) on every cached completion."""
+    import ctypes
+
+    import numpy as np
+    from llama_cpp import Llama, LlamaState, llama_cpp
+
+    class LightStateLlama(Llama):
+        def save_state(self) -> LlamaState:
+            if self._logits_all:
+                return super().save_state()
+            size = llama_cpp.llama_state_get_size(self._ctx.ctx)
+            buffer = (ctypes.c_uint8 * int(size))()
+            written = int(llama_cpp.llama_state_get_data(self._ctx.ctx, buffer, size))
+            return LlamaState(input_ids=self.input_ids.copy(), scores=np.zeros((1, self._n_vocab), np.single),
+                              n_tokens=self.n_tokens, llama_state=ctypes.string_at(buffer, written),
+                              llama_state_size=written, seed=self._seed)
+
+    return LightStateLlama
 
 
 def llama_system_info() -> str:

@@ -54,6 +54,14 @@ class Settings:
     chunk_tokens: int = 128  # vs 64: 20% faster to index, BoolQ hybrid nDCG@10 0.933 (0.934)
     chunk_overlap_sentences: int = 0  # 1 costs 25% more to embed for the same BoolQ (0.933 vs 0.934)
     chunk_with_title: bool = True  # embed/search "title. chunk" (BoolQ nDCG@10 0.863 -> 0.932)
+    # The reader: "document" shows the best documents whole (windows when too long) and
+    # asks for an answer with a copied evidence quote, checked against the document;
+    # "sentences" is the older reader of ~110 tokens of selected sentences.
+    reader: str = "document"
+    context_token_budget: int = 1800  # tokens of documents the document reader sees
+    english_checks: bool = False  # also run the English-only rules (qa/checks/english.py)
+    state_cache_mb: int = 1024  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
+    warm_documents: int = 16  # documents whose prefix warm_up() evaluates ahead of questions
     # Retrieval and prompting.
     top_k: int = 8  # chunks whose sentences may enter the prompt (compaction keeps it short)
     candidates: int = 30
@@ -102,12 +110,14 @@ class Settings:
 
 
 # Fields that only take some values; numbers below are the least that works.
-_CHOICES = {"embed_backend": ("onnx", "torch"), "fusion": ("convex", "rrf")}
+_CHOICES = {"embed_backend": ("onnx", "torch"), "fusion": ("convex", "rrf"),
+            "reader": ("document", "sentences")}
 _AT_LEAST = {"port": 1, "n_ctx": 256, "n_threads": 1, "max_answer_tokens": 1, "chunk_tokens": 16,
              "chunk_overlap_sentences": 0, "top_k": 1, "candidates": 1, "prompt_token_budget": 64,
              "passage_token_budget": 0, "embed_batch_size": 1, "checkpoint_seconds": 0,
              "checkpoint_chunks": 1, "max_question_chars": 1, "max_upload_mb": 1, "temperature": 0,
-             "min_relevance": -1, "min_support": 0, "dense_weight": 0}
+             "min_relevance": -1, "min_support": 0, "dense_weight": 0, "context_token_budget": 64,
+             "state_cache_mb": 0, "warm_documents": 0}
 _AT_MOST = {"port": 65535, "dense_weight": 1, "min_support": 1, "min_relevance": 1}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 

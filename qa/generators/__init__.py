@@ -27,7 +27,10 @@ class ChatGenerator(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def stream_chat(self, messages: list[Message], max_tokens: int | None = None) -> Iterator[str]: ...
+    def stream_chat(self, messages: list[Message], max_tokens: int | None = None,
+                    grammar: str | None = None) -> Iterator[str]: ...
+
+    def warm(self, messages: list[Message]) -> None: ...
 
 
 def backend_name(settings: Settings) -> str:
@@ -44,7 +47,7 @@ def make_generator(settings: Settings) -> ChatGenerator:
 
     return Generator(settings.generator_path, settings.cache_dir, n_ctx=settings.n_ctx,
                      n_threads=settings.n_threads, temperature=settings.temperature,
-                     max_tokens=settings.max_answer_tokens)
+                     max_tokens=settings.max_answer_tokens, state_cache_mb=settings.state_cache_mb)
 
 
 def check_url(url: str) -> str:

@@ -65,17 +65,23 @@ class OpenAIGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def stream_chat(self, messages: list[Message], max_tokens: int | None = None) -> Iterator[str]:
-        """Text pieces of the reply as the server streams them."""
+    def stream_chat(self, messages: list[Message], max_tokens: int | None = None,
+                    grammar: str | None = None) -> Iterator[str]:
+        """Text pieces of the reply as the server streams them. ``grammar`` goes as
+        llama.cpp's server reads it; other servers ignore it (the reply parser takes
+        a near form)."""
         import openai
 
+        extra = {"top_k": 1 if self.temperature == 0 else 40, "repeat_penalty": 1.0}
+        if grammar:
+            extra["grammar"] = grammar
         try:
             stream = self._openai().chat.completions.create(
                 model=self.model, messages=messages, stream=True, temperature=self.temperature,
                 max_tokens=max_tokens or self.max_tokens,
                 # Greedy and unpenalised like the in-process backend; llama.cpp's server and vLLM
                 # read these, servers that do not know them ignore them.
-                extra_body={"top_k": 1 if self.temperature == 0 else 40, "repeat_penalty": 1.0},
+                extra_body=extra,
             )
             with contextlib.closing(stream):
                 for event in stream:
@@ -88,6 +94,11 @@ class OpenAIGenerator:
             if type(error).__module__.startswith(("httpx", "httpcore")):
                 raise self._unavailable(error) from None
             raise
+
+    def warm(self, messages: list[Message]) -> None:
+        """The server keeps its own prompt cache: one token evaluates the prefix there."""
+        for _ in self.stream_chat(messages, max_tokens=1):
+            pass
 
     def _openai(self) -> Any:
         with self._load_lock:

@@ -1,0 +1,147 @@
+"""The document reader: the chosen documents in view, an answer with a copied
+quote, the checks, and one visible retry.
+
+context (qa/reader/context.py) -> prompt and grammar (qa/reader/reply.py) ->
+streamed answer sentence -> the evidence located (qa/reader/evidence.py) ->
+checks (qa/checks/) -> an ``Answer`` whose one citation is the quote's exact span.
+A draft whose quote is not in its document is asked once more, in the same
+conversation (cheap: the prompt is cached), and the user sees that it is a retry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from qa.checks import Check, Draft, run_checks
+from qa.chunking import sentence_spans
+from qa.reader.context import Context
+from qa.reader.evidence import Span, locate
+from qa.reader.reply import GRAMMAR, REFUSAL, ReaderPrompt, Reply, answer_pieces, parse_reply
+from qa.types import (
+    ACCEPT,
+    REFUSE,
+    RETRY,
+    RETRYING,
+    Answer,
+    Chunk,
+    Citation,
+    Document,
+    Passage,
+    Stage,
+    Verdict,
+)
+from qa.verification import support
+
+RETRY_REQUEST = ("Your evidence is not copied exactly from document [{number}]. Reply again in the "
+                 "same form, and copy the evidence word for word from that document; if no document "
+                 "states the answer, reply: Answer: The documents do not say.")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question as the reader gets it, after retrieval and the context stage."""
+
+    text: str
+    about: str  # what a follow-up is about (the search query)
+    context: Context
+    earlier: str = ""  # the exchange a follow-up continues, as prompt text
+
+
+class DocumentReader:
+    def __init__(self, generator: object, prompt: ReaderPrompt, checks: Sequence[Check],
+                 second_checks: Sequence[Check], chunk_of: Callable[[str, int], Chunk | None]):
+        self.generator = generator
+        self.prompt = prompt
+        self.checks = list(checks)
+        self.second_checks = list(second_checks)  # the retry may not be retried
+        self.chunk_of = chunk_of  # (doc_id, offset) -> the indexed chunk holding it
+
+    def messages(self, question: Question) -> list[dict[str, str]]:
+        return self.prompt.messages(question.context.passages, question.text, question.earlier)
+
+    def warm(self, document: Document) -> None:
+        """Evaluate the prompt prefix for ``document`` shown whole, ahead of its questions."""
+        passage = Passage(chunk_id=f"{document.doc_id}:0", doc_id=document.doc_id, text=document.text,
+                          score=1.0, title=document.title, source=document.source, start=0,
+                          end=len(document.text))
+        messages = self.prompt.messages([passage], "")
+        self.generator.warm(messages)  # type: ignore[attr-defined]
+
+    def stream(self, question: Question, documents: Mapping[str, Document], timings: dict[str, float],
+               started: float, stages: bool) -> Iterator[str | Stage | Answer]:
+        messages = self.messages(question)
+        raw = yield from self._generate(messages, timings, started)
+        reply = parse_reply(raw)
+        draft = self._draft(question, reply, documents)
+        trace = run_checks(self.checks, draft)
+        if trace[-1].action == RETRY:
+            if stages:
+                yield Stage(RETRYING)
+            turn = [{"role": "assistant", "content": raw},
+                    {"role": "user", "content": RETRY_REQUEST.format(number=reply.number)}]
+            raw = yield from self._generate([*messages, *turn], timings, started)
+            draft = self._draft(question, parse_reply(raw), documents)
+            trace += run_checks(self.second_checks, draft)
+        timings["total"] = time.perf_counter() - started
+        yield self._answer(draft, tuple(trace), timings, raw)
+
+    def _generate(self, messages: list[dict[str, str]], timings: dict[str, float],
+                  started: float) -> Iterator[str]:
+        raw = ""
+        tokens = 0
+        pieces = self.generator.stream_chat(messages, grammar=GRAMMAR)  # type: ignore[attr-defined]
+        for visible, piece in answer_pieces(pieces):
+            tokens += 1
+            raw += piece
+            if visible:
+                timings.setdefault("first_token", time.perf_counter() - started)
+                yield visible
+        timings["tokens"] = timings.get("tokens", 0.0) + tokens
+        return raw
+
+    def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document]) -> Draft:
+        passages = question.context.passages
+        span, sentence = None, ""
+        if 1 <= reply.number <= len(passages) and reply.quote:
+            passage = passages[reply.number - 1]
+            span = locate(reply.quote, passage.text, passage.start)
+            if span is not None:
+                sentence = _sentences_around(documents[passage.doc_id].text, span)[2]
+        return Draft(question=question.text, about=question.about, passages=passages, reply=reply,
+                     evidence=span, evidence_sentence=sentence, documents=documents)
+
+    def _answer(self, draft: Draft, trace: tuple[Verdict, ...], timings: dict[str, float],
+                raw: str) -> Answer:
+        passages = list(draft.passages)
+        if trace[-1].action != ACCEPT:
+            refused = trace if trace[-1].action == REFUSE else (*trace, Verdict("evidence", REFUSE, "no retry left"))
+            return Answer(question=draft.question, text=REFUSAL, abstained=True, passages=passages,
+                          timings=timings, trace=refused,
+                          draft=None if draft.reply.refused else draft.reply.answer)
+        citation = self._citation(draft)
+        text = f"{draft.reply.answer.rstrip()} [{citation.number}]"
+        return Answer(question=draft.question, text=text, citations=[citation], passages=passages,
+                      timings=timings, support=citation.support, trace=trace)
+
+    def _citation(self, draft: Draft) -> Citation:
+        passage, span = draft.cited, draft.evidence
+        assert passage is not None and span is not None
+        document = draft.documents[passage.doc_id]
+        start, end, sentence = _sentences_around(document.text, span)
+        chunk = self.chunk_of(passage.doc_id, span.start)
+        return Citation(number=draft.reply.number, chunk_id=chunk.chunk_id if chunk else passage.chunk_id,
+                        title=passage.title, source=passage.source, quote=sentence, start=start, end=end,
+                        page=document.page_at(span.start), date=passage.date,
+                        highlight_start=span.start, highlight_end=span.end,
+                        support=round(support(draft.reply.answer, sentence), 3))
+
+
+def _sentences_around(text: str, span: Span) -> tuple[int, int, str]:
+    """The whole sentences of ``text`` that the span touches: what a reader is shown
+    around the exact evidence."""
+    touched = [(s, e) for s, e in sentence_spans(text) if s < span.end and span.start < e]
+    start = min([s for s, _ in touched], default=span.start)
+    end = max([e for _, e in touched], default=span.end)
+    return start, end, text[start:end]
