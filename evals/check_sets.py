@@ -1,4 +1,4 @@
-"""Check the hand-written eval sets (news25, memos25, mixed25, convo25).
+"""Check the hand-written eval sets (news25, memos25, mixed25, convo25 and the 26 sets).
 
 Usage: python evals/check_sets.py [set folder ...]
 
@@ -16,7 +16,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent
 TYPES = {"name", "role", "number", "date", "place", "reason", "two-hop", "paraphrase", "none"}
-DEFAULT = ["news25", "memos25", "mixed25", "convo25"]
+DEFAULT = ["news25", "memos25", "mixed25", "convo25", "news26", "memos26", "mixed26", "convo26"]
 
 
 def norm(s):
@@ -66,11 +66,11 @@ def check_item(item, texts, where, errors):
 
 def check_docs(folder, errors):
     for p in sorted((folder / "docs").iterdir()):
-        if folder.name in ("news25", "convo25") and p.suffix == ".txt":
+        if folder.name in ("news25", "convo25", "news26", "convo26") and p.suffix == ".txt":
             lines = p.read_text().split("\n")
             if not re.match(r"^date \d{4}-\d{2}-\d{2} \S", lines[0]) or lines[1] != "":
                 errors.append(f"{p}: first line must be 'date YYYY-MM-DD Headline' then a blank line")
-        if folder.name == "news25":
+        if folder.name in ("news25", "news26"):
             n = len(p.read_text().split())
             if not 500 <= n <= 1200:
                 errors.append(f"{p}: {n} words, want 500-1200")
