@@ -24,6 +24,7 @@ from qa.checks.evidence import (
     QuoteFound,
     ReaderRefused,
 )
+from qa.checks.judge import ModelJudge
 from qa.citations import is_refusal, resolve_citations, strip_markers
 from qa.compaction import PassageCompactor
 from qa.documents import load_documents
@@ -162,11 +163,13 @@ class Assistant:
     def document_reader(self) -> DocumentReader:
         checks: list[Check] = [ReaderRefused(), QuoteFound(), AnswerInEvidence(), NoInventedNumbers(),
                                NotObeyingPassages(self.guard)]
+        if self.settings.judge != "off":
+            checks.append(ModelJudge(self.generator, self.settings.prompts_dir, self.settings.judge))
         if self.settings.english_checks:
             checks.append(EnglishRules(self._documents_text))
         second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]
         return DocumentReader(self.generator, ReaderPrompt.load(self.settings.prompts_dir),
-                              checks, second, self._chunk_at)
+                              checks, second, self._chunk_at, refusal=self.templates.refusal)
 
     def _chunk_at(self, doc_id: str, offset: int) -> Chunk | None:
         """The indexed chunk of ``doc_id`` holding ``offset`` (chunk ids count from 0)."""

@@ -31,6 +31,7 @@ class Draft:
     evidence: Span | None
     evidence_sentence: str  # the whole sentence(s) the evidence quote lies in
     documents: Mapping[str, Document]
+    messages: tuple[dict[str, str], ...] = ()  # the prompt the reply answers
 
     @property
     def cited(self) -> Passage | None:

@@ -51,12 +51,14 @@ class Question:
 
 class DocumentReader:
     def __init__(self, generator: object, prompt: ReaderPrompt, checks: Sequence[Check],
-                 second_checks: Sequence[Check], chunk_of: Callable[[str, int], Chunk | None]):
+                 second_checks: Sequence[Check], chunk_of: Callable[[str, int], Chunk | None],
+                 refusal: str = REFUSAL):
         self.generator = generator
         self.prompt = prompt
         self.checks = list(checks)
         self.second_checks = list(second_checks)  # the retry may not be retried
         self.chunk_of = chunk_of  # (doc_id, offset) -> the indexed chunk holding it
+        self.refusal = refusal  # what the user reads when the documents do not answer
 
     def messages(self, question: Question) -> list[dict[str, str]]:
         return self.prompt.messages(question.context.passages, question.text, question.earlier)
@@ -74,7 +76,7 @@ class DocumentReader:
         messages = self.messages(question)
         raw = yield from self._generate(messages, timings, started)
         reply = parse_reply(raw)
-        draft = self._draft(question, reply, documents)
+        draft = self._draft(question, reply, documents, messages)
         trace = run_checks(self.checks, draft)
         if trace[-1].action == RETRY:
             if stages:
@@ -82,7 +84,7 @@ class DocumentReader:
             turn = [{"role": "assistant", "content": raw},
                     {"role": "user", "content": RETRY_REQUEST.format(number=reply.number)}]
             raw = yield from self._generate([*messages, *turn], timings, started)
-            draft = self._draft(question, parse_reply(raw), documents)
+            draft = self._draft(question, parse_reply(raw), documents, [*messages, *turn])
             trace += run_checks(self.second_checks, draft)
         timings["total"] = time.perf_counter() - started
         yield self._answer(draft, tuple(trace), timings, raw)
@@ -101,7 +103,8 @@ class DocumentReader:
         timings["tokens"] = timings.get("tokens", 0.0) + tokens
         return raw
 
-    def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document]) -> Draft:
+    def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document],
+               messages: list[dict[str, str]]) -> Draft:
         passages = question.context.passages
         span, sentence = None, ""
         if 1 <= reply.number <= len(passages) and reply.quote:
@@ -110,14 +113,15 @@ class DocumentReader:
             if span is not None:
                 sentence = _sentences_around(documents[passage.doc_id].text, span)[2]
         return Draft(question=question.text, about=question.about, passages=passages, reply=reply,
-                     evidence=span, evidence_sentence=sentence, documents=documents)
+                     evidence=span, evidence_sentence=sentence, documents=documents,
+                     messages=tuple(messages))
 
     def _answer(self, draft: Draft, trace: tuple[Verdict, ...], timings: dict[str, float],
                 raw: str) -> Answer:
         passages = list(draft.passages)
         if trace[-1].action != ACCEPT:
             refused = trace if trace[-1].action == REFUSE else (*trace, Verdict("evidence", REFUSE, "no retry left"))
-            return Answer(question=draft.question, text=REFUSAL, abstained=True, passages=passages,
+            return Answer(question=draft.question, text=self.refusal, abstained=True, passages=passages,
                           timings=timings, trace=refused,
                           draft=None if draft.reply.refused else draft.reply.answer)
         citation = self._citation(draft)

@@ -1,0 +1,113 @@
+"""The document reader around the model: what it shows, how it checks the evidence,
+when it asks again and what the answer records. The generator is scripted where
+the test is about when the reader retries or refuses (a real model cannot be made
+to misquote on demand); the prefix states are tested on the real tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant
+from qa.generation import Generator
+from qa.store import IndexStore
+from qa.types import ACCEPT, REFUSE, RETRY, RETRYING, Answer, Stage
+from tests.conftest import FakeGenerator
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = "Who leads the Taliban delegation?"
+RIGHT = 'Answer: Abdul Salam Hanafi leads the delegation.\nEvidence [1]: "Abdul Salam Hanafi, a major figure'
+WRONG = 'Answer: Abdul Salam Hanafi leads the delegation.\nEvidence [1]: "Hanafi is the head of the delegation"'
+
+
+class Scripted(FakeGenerator):
+    """Fake: the n-th call gets the n-th reply, whatever the grammar."""
+
+    def __init__(self, *replies: str):
+        super().__init__()
+        self.replies = list(replies)
+
+    def stream_chat(self, messages, max_tokens=None, grammar=None):
+        self.reply = self.replies[len(self.prompts)]
+        yield from super().stream_chat(messages, max_tokens, grammar)
+
+
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory, settings):
+    index_dir = tmp_path_factory.mktemp("reader") / "index"
+    Assistant.from_folder(ROOT / "seeds", index_dir=index_dir, settings=settings)
+    return index_dir
+
+
+def _ask(built_index, embedder, settings, generator, question=QUESTION) -> tuple[Answer, list]:
+    assistant = Assistant(IndexStore.load(built_index, embedder.name), settings.replace(reader="document"),
+                          embedder=embedder, generator=generator)
+    pieces = list(assistant.stream(question, stages=True))
+    return pieces[-1], pieces[:-1]
+
+
+def test_the_whole_briefing_is_shown_and_the_citation_is_the_quoted_span(built_index, embedder, settings):
+    fake = Scripted(RIGHT + '"')
+    answer, pieces = _ask(built_index, embedder, settings, fake)
+    document = next(iter(IndexStore.load(built_index, embedder.name).documents.values()))
+    assert " ".join(document.text.split()[-12:]) in " ".join(fake.prompts[0][-1]["content"].split())
+    assert not answer.abstained and answer.text.endswith("[1]")
+    citation = answer.citations[0]
+    assert document.text[citation.highlight_start:citation.highlight_end] == "Abdul Salam Hanafi, a major figure"
+    assert document.text[citation.start:citation.end] == citation.quote and "leads the Taliban" in citation.quote
+    assert [v.check for v in answer.trace][:2] == ["reader", "evidence"]
+    assert all(v.action == ACCEPT for v in answer.trace)
+    streamed = "".join(p for p in pieces if isinstance(p, str))
+    assert streamed.strip() == "Abdul Salam Hanafi leads the delegation." and "Evidence" not in streamed
+
+
+def test_a_misquoted_draft_is_asked_again_visibly_and_then_accepted(built_index, embedder, settings):
+    fake = Scripted(WRONG, RIGHT + '"')
+    answer, pieces = _ask(built_index, embedder, settings, fake)
+    assert Stage(RETRYING) in pieces and len(fake.prompts) == 2
+    assert fake.prompts[1][: len(fake.prompts[0])] == fake.prompts[0]  # same conversation: prefix cached
+    assert [(v.check, v.action) for v in answer.trace][:2] == [("reader", ACCEPT), ("evidence", RETRY)]
+    assert not answer.abstained and answer.citations
+
+
+def test_a_second_misquote_is_refused_with_the_reason_and_the_draft_kept(built_index, embedder, settings):
+    fake = Scripted(WRONG, WRONG)
+    answer, _ = _ask(built_index, embedder, settings, fake)
+    assert answer.abstained and answer.trace[-1] .action == REFUSE
+    assert answer.refusal_reason.startswith("evidence: the evidence quote is not in document [1]")
+    assert answer.draft == "Abdul Salam Hanafi leads the delegation."
+
+
+def test_an_answer_whose_words_are_not_in_its_evidence_is_refused(built_index, embedder, settings):
+    fake = Scripted('Answer: The delegation is led by Mullah Omar.\nEvidence [1]: "leads the Taliban delegation"')
+    answer, _ = _ask(built_index, embedder, settings, fake)
+    assert answer.abstained and answer.trace[-1].check == "grounding"
+
+
+def test_nothing_relevant_is_refused_before_the_model_with_the_relevance_verdict(built_index, embedder, settings):
+    fake = Scripted()
+    answer, _ = _ask(built_index, embedder, settings, fake, "What is the boiling point of liquid nitrogen?")
+    assert answer.abstained and not fake.prompts
+    assert answer.trace[0].check == "relevance" and answer.trace[0].action == REFUSE
+
+
+@pytest.mark.slow
+def test_a_document_asked_about_before_is_answered_from_its_kept_state(tmp_path, settings):
+    """Real tiny model: after another prompt took the context, the document's prefix
+    is restored from the kept state instead of being evaluated again."""
+    generator = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=4)
+    document = [{"role": "system", "content": "Read. " + "The harbour of Valdera reopened in May. " * 60},
+                {"role": "user", "content": "When did the harbour reopen?"}]
+    other = [{"role": "user", "content": "Something else entirely. " * 40}]
+    list(generator.stream_chat(document))
+    list(generator.stream_chat(other))
+    llm = generator.llm
+    assert len(llm.cache.cache_state) == 2  # one state per prompt prefix
+    restored: list[int] = []
+    load_state = llm.load_state
+    llm.load_state = lambda state: (restored.append(state.n_tokens), load_state(state))[1]
+    list(generator.stream_chat([*document[:1], {"role": "user", "content": "Who reopened it?"}]))
+    assert len(restored) == 1 and restored[0] > 300  # the document's state, not the other prompt's
+    list(generator.stream_chat([*document[:1], {"role": "user", "content": "Why?"}]))
+    assert len(restored) == 1  # already in the context: nothing to restore

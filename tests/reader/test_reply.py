@@ -1,0 +1,21 @@
+from qa.reader.reply import answer_pieces, parse_reply
+
+
+def test_a_reply_with_evidence_is_parsed():
+    reply = parse_reply('Answer: They met in Lima.\nEvidence [2]: "Officials met in Lima on Monday"')
+    assert (reply.answer, reply.number, reply.quote) == ("They met in Lima.", 2, "Officials met in Lima on Monday")
+    assert not reply.refused
+
+
+def test_a_refusal_is_parsed_as_refused_with_or_without_label():
+    assert parse_reply("Answer: The documents do not say.").refused
+    assert parse_reply("The documents do not say").refused
+    assert parse_reply("").refused
+
+
+def test_only_the_answer_sentence_is_streamed_never_the_label_or_evidence():
+    raw = 'Answer: They met in Lima.\nEvidence [2]: "Officials met in Lima"'
+    pieces = [raw[i:i + 3] for i in range(0, len(raw), 3)]
+    visible = "".join(v for v, _ in answer_pieces(pieces))
+    assert visible == "They met in Lima."
+    assert "".join(p for _, p in answer_pieces(pieces)) == raw
