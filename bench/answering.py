@@ -95,23 +95,29 @@ class PromptRecorder:
     def __init__(self, generator: Any):
         self.generator = generator
         self.messages: list[dict[str, str]] = []
+        self.grammar: str | None = None
 
     def count_tokens(self, text: str) -> int:
         return self.generator.count_tokens(text)
 
-    def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> Iterator[str]:
-        self.messages = messages
-        yield "The documents do not say."
+    def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None,
+                    grammar: str | None = None) -> Iterator[str]:
+        self.messages, self.grammar = messages, grammar
+        yield "Answer: The documents do not say."
+
+    def warm(self, messages: list[dict[str, str]]) -> None:
+        pass
 
 
-def captured_prompt(assistant: Any, question: str) -> list[dict[str, str]]:
+def captured_prompt(assistant: Any, question: str) -> tuple[list[dict[str, str]], str | None]:
+    """The messages and the grammar the system sends for ``question``."""
     real = assistant.generator
     recorder = assistant.generator = PromptRecorder(real)
     try:
         assistant.ask(question)
     finally:
         assistant.generator = real
-    return recorder.messages
+    return recorder.messages, recorder.grammar
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -139,10 +145,17 @@ def system_answer(assistant: Any, question: str) -> dict[str, Any]:
     return {**run, **_perf_delta(before, _perf(ctx))}
 
 
-def bare_answer(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+def bare_answer(llm: Any, prompt: tuple[list[dict[str, str]], str | None], max_tokens: int) -> dict[str, Any]:
+    """The same messages and grammar straight to ``create_chat_completion``."""
+    from llama_cpp import LlamaGrammar
+
+    messages, grammar = prompt
+
     def pieces() -> Iterator[str]:
         stream = llm.create_chat_completion(messages=messages, stream=True, temperature=0.0, top_k=1,
-                                            max_tokens=max_tokens, repeat_penalty=1.0)
+                                            max_tokens=max_tokens, repeat_penalty=1.0,
+                                            grammar=LlamaGrammar.from_string(grammar, verbose=False)
+                                            if grammar else None)
         for event in stream:
             yield event["choices"][0]["delta"].get("content") or ""
 
@@ -170,7 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     questions = seed_questions(args.questions + 1)
     prompts = {q: captured_prompt(assistant, q) for q in questions}
     llm = bare_llama(settings)
-    full_prompt_tokens = {q: len(llm.tokenize(_formatted(llm, prompts[q]).encode(), special=True))
+    full_prompt_tokens = {q: len(llm.tokenize(_formatted(llm, prompts[q][0]).encode(), special=True))
                           for q in questions}
     cold = {"system": system_answer(assistant, questions[0]),  # first question: nothing cached yet
             "bare": bare_answer(llm, prompts[questions[0]], settings.max_answer_tokens)}
@@ -189,12 +202,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = {"questions": len(system), "threads": settings.n_threads, "cold": cold,
               "system": summarise(system), "bare": summarise(bare),
               "prompt_tokens_full": percentile(list(full_prompt_tokens.values()), 50),
-              "prefix_tokens": _common_prefix_tokens(llm, [prompts[q] for q in questions]),
-              "tokenise_ms": _tokenise_ms(llm, prompts[questions[1]]),
+              "prefix_tokens": _common_prefix_tokens(llm, [prompts[q][0] for q in questions]),
+              "tokenise_ms": _tokenise_ms(llm, prompts[questions[1]][0]),
               "runs": {"system": system, "bare": bare}}
     del llm
     if not args.no_threads:
-        result["threads_sweep"] = threads_sweep(settings, prompts[questions[1]])
+        result["threads_sweep"] = threads_sweep(settings, prompts[questions[1]][0])
     if not args.no_rss:
         result["rss"] = run_json_worker([__file__, "--worker", "rss"], timeout=600)
     return result

@@ -6,7 +6,6 @@ citations resolved and checked. Models load lazily, once per assistant.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
@@ -159,8 +158,9 @@ class Assistant:
     def context_plan(self) -> ContextPlan:
         return ContextPlan(budget=self.settings.context_token_budget)
 
-    @functools.cached_property
+    @property
     def document_reader(self) -> DocumentReader:
+        """Built per question (small records): it reads the generator the assistant has now."""
         checks: list[Check] = [ReaderRefused(), QuoteFound(), AnswerInEvidence(), NoInventedNumbers(),
                                NotObeyingPassages(self.guard)]
         if self.settings.judge != "off":
@@ -294,10 +294,12 @@ class Assistant:
         warmed document costs only its own tokens."""
         documents = self.store.documents
         chosen = list(doc_ids) if doc_ids is not None else list(documents)[-self.settings.warm_documents:]
+        budget = self.settings.context_token_budget
+        reader = self.document_reader
         for doc_id in chosen:
             document = documents.get(doc_id)
-            if document is not None and self.generator.count_tokens(document.text) <= self.settings.context_token_budget:
-                self.document_reader.warm(document)
+            if document is not None and self.generator.count_tokens(document.text) <= budget:
+                reader.warm(document)
 
     def warm_up(self) -> None:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,

@@ -273,14 +273,14 @@ def test_a_waiting_user_is_told_they_are_queued(app: ChatApp):
 
 
 def test_the_draft_is_marked_until_checked_and_a_withdrawn_one_says_so(app: ChatApp):
-    app.assistant.generator = FakeGenerator("Russia has pledged one billion euros [1].")
+    app.assistant.generator = FakeGenerator("Russia has pledged five billion roubles [1].")
     _, _, shown = _run_turn(app, "How much has Russia pledged?", [], [])
     drafts = [s for s in shown if "qa-draft" in s]
     assert drafts and all("Draft" in s or "Checking the draft" in s for s in drafts)
     assert "qa-checking" in drafts[-1]  # the complete draft is shown as being checked
     final = shown[-1]
     assert "Not in the documents" in final and WITHDRAWN in final and "qa-draft" not in final
-    assert "one billion" not in final
+    assert "five billion" not in final
 
 
 def test_stages_mark_checking_and_retry(app: ChatApp):

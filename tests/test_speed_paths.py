@@ -237,22 +237,23 @@ def test_embedder_follows_the_backend_setting(settings, onnx_cache):
     assert custom.backend == "torch"
 
 
-def test_warm_up_caches_the_prefix_every_prompt_starts_with(seed_copy, tmp_path, embedder, settings):
-    """llama.cpp reuses the longest common token prefix: the warm-up must send exactly
-    the messages every question's prompt starts with (fake generator: records prompts)."""
+def test_warm_up_evaluates_the_prefix_every_question_about_the_document_starts_with(
+        seed_copy, tmp_path, embedder, settings):
+    """llama.cpp reuses the longest common token prefix: the warm-up must send the
+    messages a question's prompt starts with, up to its question (fake generator:
+    records what it is sent)."""
     from qa.answering import Assistant
-    from qa.prompting import fixed_messages
     from tests.conftest import FakeGenerator
 
     store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
     fake = FakeGenerator()
-    assistant = Assistant(store, settings, embedder=embedder, generator=fake)
+    assistant = Assistant(store, settings.replace(reader="document"), embedder=embedder, generator=fake)
     assistant.warm_up()
     assistant.ask("Who leads the Taliban delegation?")
-    prefix = fixed_messages(assistant.templates)
-    warm, asked = fake.prompts
-    assert len(prefix) > 1 and warm[: len(prefix)] == asked[: len(prefix)] == prefix
-    assert len(warm) == len(asked) == len(prefix) + 1  # then only the question's own turn differs
+    (warm,), (asked,) = fake.warmed, fake.prompts
+    assert warm[:-1] == asked[:-1]  # rules and worked examples
+    assert asked[-1]["content"].startswith(warm[-1]["content"])  # the document, then "Question: "
+    assert asked[-1]["content"].endswith("Question: Who leads the Taliban delegation?")
 
 
 def test_the_prompt_holds_compact_passages_within_the_budget(seed_copy, tmp_path, embedder, settings):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from qa.checks import Draft
 from qa.injection import InjectionGuard
+from qa.reader.document_reader import RECITE_BELOW
 from qa.types import ACCEPT, REFUSE, RETRY, Verdict
 from qa.verification import invented_numbers, terms
 
@@ -42,6 +43,9 @@ class QuoteFound:
         if draft.evidence is None:
             return self._fail(f"the evidence quote is not in document [{draft.reply.number}]: "
                               f"{draft.reply.quote[:80]!r}")
+        if draft.recited:
+            return Verdict(self.name, ACCEPT, f"re-cited: the quote lacks the answer; a sentence of "
+                           f"document [{draft.reply.number}] holds it")
         return Verdict(self.name, ACCEPT, f"quote found in document [{draft.reply.number}]")
 
     def _fail(self, detail: str) -> Verdict:
@@ -53,7 +57,7 @@ class AnswerInEvidence:
     """What the answer adds to the question must come from its evidence sentence: an
     answer whose new words are mostly elsewhere is not backed by what it cites."""
 
-    min_share: float = 0.5
+    min_share: float = RECITE_BELOW
     name: str = "grounding"
 
     def run(self, draft: Draft) -> Verdict:

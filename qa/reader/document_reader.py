@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.checks import Check, Draft, run_checks
 from qa.chunking import sentence_spans
 from qa.reader.context import Context
 from qa.reader.evidence import Span, locate
-from qa.reader.reply import GRAMMAR, REFUSAL, ReaderPrompt, Reply, answer_pieces, parse_reply
+from qa.reader.reply import REFUSAL, ReaderPrompt, Reply, answer_pieces, parse_reply
 from qa.types import (
     ACCEPT,
+    CHECKING,
     REFUSE,
     RETRY,
     RETRYING,
@@ -32,7 +33,16 @@ from qa.types import (
     Stage,
     Verdict,
 )
-from qa.verification import support
+from qa.verification import support, terms
+
+RECITE_BELOW = 0.5  # share of the answer's own words its evidence must hold (qa/checks/evidence.py)
+
+
+def answer_share(answer: str, question: str, evidence: str) -> float:
+    """Share of the answer's terms that are not the question's found in ``evidence``
+    (1.0 when the answer adds nothing: that is the grounding check's to judge)."""
+    new = terms(answer) - terms(question)
+    return len(new & terms(evidence)) / len(new) if new else 1.0
 
 RETRY_REQUEST = ("Your evidence is not copied exactly from document [{number}]. Reply again in the "
                  "same form, and copy the evidence word for word from that document; if no document "
@@ -75,6 +85,8 @@ class DocumentReader:
                started: float, stages: bool) -> Iterator[str | Stage | Answer]:
         messages = self.messages(question)
         raw = yield from self._generate(messages, timings, started)
+        if stages:
+            yield Stage(CHECKING)
         reply = parse_reply(raw)
         draft = self._draft(question, reply, documents, messages)
         trace = run_checks(self.checks, draft)
@@ -93,7 +105,8 @@ class DocumentReader:
                   started: float) -> Iterator[str]:
         raw = ""
         tokens = 0
-        pieces = self.generator.stream_chat(messages, grammar=GRAMMAR)  # type: ignore[attr-defined]
+        grammar = self.prompt.grammar or None
+        pieces = self.generator.stream_chat(messages, grammar=grammar)  # type: ignore[attr-defined]
         for visible, piece in answer_pieces(pieces):
             tokens += 1
             raw += piece
@@ -106,15 +119,22 @@ class DocumentReader:
     def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document],
                messages: list[dict[str, str]]) -> Draft:
         passages = question.context.passages
-        span, sentence = None, ""
+        span, sentence, recited = None, "", None
         if 1 <= reply.number <= len(passages) and reply.quote:
             passage = passages[reply.number - 1]
             span = locate(reply.quote, passage.text, passage.start)
             if span is not None:
                 sentence = _sentences_around(documents[passage.doc_id].text, span)[2]
+                if not reply.refused and answer_share(reply.answer, question.text, sentence) < RECITE_BELOW:
+                    recited = best_sentence(reply.answer, question.text, passages, documents)
+        elif not reply.quote and not reply.refused:  # a free-form reply: the evidence is found
+            recited = best_sentence(reply.answer, question.text, passages, documents)
+        if recited is not None:
+            number, span, sentence = recited
+            reply = replace(reply, number=number)
         return Draft(question=question.text, about=question.about, passages=passages, reply=reply,
                      evidence=span, evidence_sentence=sentence, documents=documents,
-                     messages=tuple(messages))
+                     messages=tuple(messages), recited=recited is not None)
 
     def _answer(self, draft: Draft, trace: tuple[Verdict, ...], timings: dict[str, float],
                 raw: str) -> Answer:
@@ -125,7 +145,7 @@ class DocumentReader:
                           timings=timings, trace=refused,
                           draft=None if draft.reply.refused else draft.reply.answer)
         citation = self._citation(draft)
-        text = f"{draft.reply.answer.rstrip()} [{citation.number}]"
+        text = with_marker(draft.reply.answer, citation.number)
         return Answer(question=draft.question, text=text, citations=[citation], passages=passages,
                       timings=timings, support=citation.support, trace=trace)
 
@@ -140,6 +160,28 @@ class DocumentReader:
                         page=document.page_at(span.start), date=passage.date,
                         highlight_start=span.start, highlight_end=span.end,
                         support=round(support(draft.reply.answer, sentence), 3))
+
+
+def with_marker(answer: str, number: int) -> str:
+    """"X [1]." as the other answers read: the marker before the closing stop."""
+    body = answer.rstrip()
+    stop = body[-1] if body and body[-1] in ".!?" else ""
+    return f"{body[: len(body) - len(stop)].rstrip()} [{number}]{stop}"
+
+
+def best_sentence(answer: str, question: str, passages: Sequence[Passage],
+                  documents: Mapping[str, Document]) -> tuple[int, Span, str] | None:
+    """(passage number, span, sentence) of the shown sentence holding most of what the
+    answer adds to the question, when it holds at least ``RECITE_BELOW`` of it: the
+    reader often answers right and then quotes a neighbouring sentence."""
+    best: tuple[float, int, Span, str] | None = None
+    for number, passage in enumerate(passages, 1):
+        text = documents[passage.doc_id].text
+        for start, end in sentence_spans(text, passage.start, passage.end):
+            share = answer_share(answer, question, text[start:end])
+            if share >= RECITE_BELOW and (best is None or share > best[0]):
+                best = (share, number, Span(start, end), text[start:end])
+    return best[1:] if best is not None else None
 
 
 def _sentences_around(text: str, span: Span) -> tuple[int, int, str]:

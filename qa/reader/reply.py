@@ -23,19 +23,15 @@ from qa.prompting import quote as as_data
 from qa.types import Passage
 
 REFUSAL = "The documents do not say."
-_ANSWER, _EVIDENCE = "Answer:", "\nEvidence"
+_ANSWER, _EVIDENCE = "Answer:", "Evidence"
 
-GRAMMAR = r'''
-root ::= "Answer: " (refusal | answered)
-refusal ::= "The documents do not say."
-answered ::= [^\n]+ "\nEvidence [" [1-9] "]: \"" [^"\n]+ "\""
-'''
 
 
 @dataclass(frozen=True)
 class ReaderPrompt:
     system: str
     examples: tuple[tuple[str, str], ...]
+    grammar: str  # GBNF: the form of the reply (reader_grammar.gbnf)
 
     @classmethod
     def load(cls, folder: Path) -> ReaderPrompt:
@@ -54,7 +50,9 @@ class ReaderPrompt:
 def _load(folder: Path) -> ReaderPrompt:
     system = (folder / "reader_system.txt").read_text(encoding="utf-8").strip()
     rows = json.loads((folder / "reader_examples.json").read_text(encoding="utf-8"))
-    return ReaderPrompt(system, tuple((r["user"], r["assistant"]) for r in rows))
+    grammar_file = folder / "reader_grammar.gbnf"
+    grammar = grammar_file.read_text(encoding="utf-8").strip() if grammar_file.exists() else ""
+    return ReaderPrompt(system, tuple((r["user"], r["assistant"]) for r in rows), grammar)
 
 
 def documents_block(passages: Sequence[Passage]) -> str:
@@ -81,17 +79,28 @@ class Reply:
         return not self.answer or self.answer.rstrip(".") == REFUSAL.rstrip(".")
 
 
-_REPLY = re.compile(r'^\s*(?:Answer:\s*)?(?P<answer>.*?)\s*(?:\n\s*Evidence\s*\[(?P<n>\d+)\]\s*:\s*'
-                    r'"?(?P<quote>[^\n]*?)"?\s*)?$', re.DOTALL)
+_MARKER = re.compile(r"\s*\[(\d+)(?:\s*[,;]\s*\d+)*\]")
+_ANSWER_LINE = re.compile(r"(?:^|\n)\s*Answer:\s*(?P<answer>[^\n]*)")
+_EVIDENCE_LINE = re.compile(r'(?:^|\n)\s*Evidence\s*\[(?P<n>\d+)\]\s*:\s*"?(?P<quote>[^\n]*?)"?\s*(?:\n|$)')
 
 
 def parse_reply(raw: str) -> Reply:
-    """The reply in any near form (a server without grammar support may drift)."""
-    match = _REPLY.match(raw.strip())
-    if match is None:  # pragma: no cover - the pattern matches any text
-        return Reply(raw.strip(), raw=raw)
-    answer = " ".join(match.group("answer").split())
-    return Reply(answer, int(match.group("n") or 0), (match.group("quote") or "").strip(), raw)
+    """The reply in either order of its two lines, or a near form (a server without
+    grammar support may drift): without an "Answer:" label the whole text is the answer."""
+    answer = _ANSWER_LINE.search(raw)
+    evidence = _EVIDENCE_LINE.search(raw)
+    if answer is not None:
+        text = answer.group("answer")
+    else:
+        text = raw[: evidence.start()] if evidence is not None else raw
+    number = int(evidence.group("n")) if evidence is not None else 0
+    quote = evidence.group("quote").strip() if evidence is not None else ""
+    marker = _MARKER.search(text)
+    if marker is not None:  # a free-form reply cites "[n]" instead of an evidence line
+        number = number or int(marker.group(1))
+        text = _MARKER.sub("", text)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+    return Reply(text, number, quote, raw)
 
 
 def answer_pieces(pieces: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -107,13 +116,14 @@ def answer_pieces(pieces: Iterable[str]) -> Iterator[tuple[str, str]]:
 
 
 def _visible(raw: str) -> str:
+    """The answer line as far as it is written, whichever line comes first; a free-form
+    reply (no labels) is all answer."""
     text = raw.lstrip()
-    if _ANSWER.startswith(text):  # the label is still being written
+    if any(label.startswith(text) for label in (_ANSWER, _EVIDENCE)):  # a label being written
         return ""
-    if text.startswith(_ANSWER):
-        text = text[len(_ANSWER):].lstrip()
-    cut = text.find(_EVIDENCE)
-    if cut < 0:  # hold back what may be the start of the evidence line
-        held = max((i for i in range(1, len(_EVIDENCE) + 1) if text.endswith(_EVIDENCE[:i])), default=0)
-        cut = len(text) - held
-    return text[:cut]
+    at = raw.find(_ANSWER)
+    if at >= 0:
+        rest = raw[at + len(_ANSWER):].lstrip(" ")
+        cut = rest.find("\n")
+        return rest if cut < 0 else rest[:cut]
+    return "" if text.startswith(_EVIDENCE) else raw
