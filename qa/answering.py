@@ -48,7 +48,7 @@ from qa.reader.reply import ReaderPrompt
 from qa.retrieval import merge_neighbours
 from qa.settings import Settings
 from qa.slots import asked_slot, fills
-from qa.types import CHECKING, REFUSE, RETRYING, Answer, Chunk, Citation, Passage, Stage, Verdict
+from qa.types import CHECKING, REFUSE, RETRYING, Answer, Chunk, Citation, Document, Passage, Stage, Verdict
 from qa.vectorstores import Store, backend, backend_of
 from qa.verification import (
     KINDS,
@@ -76,6 +76,7 @@ class Assistant:
         self.guard = InjectionGuard.load(self.embedder, settings.prompts_dir)
         self.compactor = PassageCompactor(self.embedder, self.generator.count_tokens,
                                           settings.passage_token_budget, guard=self.guard)
+        self._warm: set[str] = set()  # content hashes of documents whose whole prefill is cached
         self._set_store(store)
 
     # -- construction ------------------------------------------------------------
@@ -149,10 +150,18 @@ class Assistant:
                               f"{self.settings.min_relevance:.2f} (best {best:.2f})")
             yield self._refused(question, passages, timings, started, verdict)
             return
-        context = build_context(relevant, documents, self.generator.count_tokens, self.context_plan)
+        context = build_context(relevant, documents, self.generator.count_tokens, self.context_plan,
+                                show_whole=self._may_show_whole)
         earlier = self._context(history) if query != question else ""
         asked = Question(text=question, about=query, context=context, earlier=earlier)
         yield from self.document_reader.stream(asked, documents, timings, started, stages)
+        self._warm.update(documents[d].content_hash for d in context.whole)
+
+    def _may_show_whole(self, document: Document) -> bool:
+        """A document is shown whole once its prefill is cached (warmed, or asked about
+        whole before); a cold one is read as windows, so its first answer is not held
+        up by a whole prefill (~100 tokens/s here), unless ``cold_documents`` says whole."""
+        return self.settings.cold_documents == "whole" or document.content_hash in self._warm
 
     @property
     def context_plan(self) -> ContextPlan:
@@ -300,6 +309,7 @@ class Assistant:
             document = documents.get(doc_id)
             if document is not None and self.generator.count_tokens(document.text) <= budget:
                 reader.warm(document)
+                self._warm.add(document.content_hash)
 
     def warm_up(self) -> None:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,
@@ -374,6 +384,10 @@ class Assistant:
             store, report = self.backend.add(self.store, documents, self.embedder, self.settings,
                                              self.index_dir, progress=progress, before_save=self._yield)
             self._set_store(store)
+        if self.settings.reader == "document" and self.generator.loaded:
+            added = [d.doc_id for d in documents][-self.settings.warm_documents:]
+            threading.Thread(target=self.warm_documents, args=(added,), name="qa-warm-documents",
+                             daemon=True).start()
         return report
 
     def _yield(self) -> None:

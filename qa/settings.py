@@ -62,6 +62,7 @@ class Settings:
     judge: str = "off"  # "evidence" or "turn": the model judges its draft (qa/checks/judge.py)
     english_checks: bool = False  # also run the English-only rules (qa/checks/english.py)
     state_cache_mb: int = 1024  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
+    cold_documents: str = "windows"  # or "whole": a document not yet warmed, read as windows or whole
     warm_documents: int = 16  # documents whose prefix warm_up() evaluates ahead of questions
     # Retrieval and prompting.
     top_k: int = 8  # chunks whose sentences may enter the prompt (compaction keeps it short)
@@ -112,7 +113,8 @@ class Settings:
 
 # Fields that only take some values; numbers below are the least that works.
 _CHOICES = {"embed_backend": ("onnx", "torch"), "fusion": ("convex", "rrf"),
-            "reader": ("document", "sentences"), "judge": ("off", "evidence", "turn")}
+            "reader": ("document", "sentences"), "judge": ("off", "evidence", "turn"),
+            "cold_documents": ("windows", "whole")}
 _AT_LEAST = {"port": 1, "n_ctx": 256, "n_threads": 1, "max_answer_tokens": 1, "chunk_tokens": 16,
              "chunk_overlap_sentences": 0, "top_k": 1, "candidates": 1, "prompt_token_budget": 64,
              "passage_token_budget": 0, "embed_batch_size": 1, "checkpoint_seconds": 0,
