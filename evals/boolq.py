@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import QAError
-from qa.evaluation import format_table, hit_at, mean, ndcg_at, reciprocal_rank
+from qa.evaluation.runner import format_table, hit_at, mean, ndcg_at, reciprocal_rank
 from qa.settings import Settings
 from qa.types import Document
 
@@ -139,8 +139,8 @@ def write_question_set(data: BoolQData, folder: Path) -> tuple[Path, Path]:
 def build_store(documents: list[Document], index_dir: Path, settings: Settings) -> Any:
     """The passages indexed as the system indexes files; embeddings reused from ``index_dir``."""
     from qa.cli import progress_bar
-    from qa.embedding import Embedder
-    from qa.indexing import apply_documents, open_or_create
+    from qa.index.indexing import apply_documents, open_or_create
+    from qa.models.embedder import Embedder
 
     embedder = Embedder.from_settings(settings)
     store = open_or_create(index_dir, embedder, settings)
@@ -172,7 +172,7 @@ def score(data: BoolQData, store: Any, embedder: Any, settings: Settings, k: int
     """Per-method figures, per-question ranks, and seconds spent embedding the questions."""
     from tqdm import tqdm
 
-    from qa.retrieval import Retriever
+    from qa.retrieve.hybrid import Retriever
 
     started = time.perf_counter()
     # All questions in one batch up front (one at a time costs far more per question on a

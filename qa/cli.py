@@ -115,8 +115,8 @@ def open_assistant(args: argparse.Namespace) -> Any:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from qa.embedding import Embedder
-    from qa.vectorstores import backend
+    from qa.index.backends import backend
+    from qa.models.embedder import Embedder
 
     settings = settings_from(args)
     if not args.paths and not args.repair:
@@ -129,7 +129,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise UsageError("--repair and --rebuild exclude each other: --repair keeps what survives.")
     embedder = Embedder.from_settings(settings)
     if args.repair:
-        from qa.repair import repair_index
+        from qa.index.repair import repair_index
 
         _, repaired = repair_index(settings.index_dir, embedder, settings)
         print(f"Repaired {settings.index_dir}: {repaired.summary()}")
@@ -176,7 +176,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     check_port_free(settings.host, settings.port)  # before anything loads
-    from qa.app import serve
+    from qa.web.app import serve
 
     try:
         serve(settings, docs=getattr(args, "docs", None))
@@ -221,7 +221,7 @@ def _port_error(host: str, port: int, reason: str) -> QAError:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.evaluation import run_from_cli
+    from qa.evaluation.runner import run_from_cli
 
     return run_from_cli(args, settings_from(args))
 
@@ -288,8 +288,8 @@ _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
 def format_answer(answer: Any, drafted: bool = False, retried: bool = False) -> str:
     """The answer with its sources numbered from 1; a withdrawn draft or a retry said so."""
-    from qa.app_render import RETRIED, WITHDRAWN
     from qa.citations import renumbered
+    from qa.web.render import RETRIED, WITHDRAWN
 
     if answer.abstained:
         return (f"{WITHDRAWN}\n" if drafted else "") + answer.text

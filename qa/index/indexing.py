@@ -5,7 +5,7 @@ changed one is re-chunked and re-embedded; a document whose file is gone (or
 no longer under the indexed folders) leaves the index. The files uploaded
 through the web chat (``<index>/uploads``) are always part of the run, so no
 rebuild drops them. One process writes an index at a time (a lock file), and
-every batch of vectors is journalled (``qa.resume``), so a killed run resumes.
+every batch of vectors is journalled (``qa.index.resume``), so a killed run resumes.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.app_uploads import uploads_dir
-from qa.chunking import ChunkingConfig, chunk_documents, search_text
-from qa.documents import load_documents
-from qa.embedding import Embedder
+from qa.web.uploads import uploads_dir
+from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
+from qa.ingest.documents import load_documents
+from qa.models.embedder import Embedder
 from qa.errors import IndexBusyError, StorageError
-from qa.resume import EmbeddingJournal
+from qa.index.resume import EmbeddingJournal
 from qa.settings import Settings
-from qa.store import IndexStore, index_exists
+from qa.index.store import IndexStore, index_exists
 from qa.types import Chunk, Document
 
 log = logging.getLogger(__name__)

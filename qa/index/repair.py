@@ -18,20 +18,20 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from qa.app_uploads import uploads_dir
-from qa.documents import document_id, iter_files, load_document
-from qa.embedding import Embedder
+from qa.web.uploads import uploads_dir
+from qa.ingest.documents import document_id, iter_files, load_document
+from qa.models.embedder import Embedder
 from qa.errors import DocumentError, IndexUnavailableError, NoDocumentsError
-from qa.indexing import (
+from qa.index.indexing import (
     apply_documents,
     chunking_config,
     index_lock,
     open_compatible,
     save_index,
 )
-from qa.resume import EmbeddingJournal
+from qa.index.resume import EmbeddingJournal
 from qa.settings import Settings
-from qa.store import MANIFEST, IndexStore, index_exists
+from qa.index.store import MANIFEST, IndexStore, index_exists
 from qa.types import Document
 
 log = logging.getLogger(__name__)

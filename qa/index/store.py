@@ -7,7 +7,7 @@ Layout of the index folder::
     segment-<gen>.npy      their chunks' normalised float32 embeddings, in the same order
     segment-<gen>.ivf      (approximate indexes only) the same vectors in an IVF index
     ivf-<gen>.trained      (approximate indexes only) the trained, empty IVF they share
-    lexical/               tantivy's BM25 index over the chunks (qa/lexical.py)
+    lexical/               tantivy's BM25 index over the chunks (qa/index/lexical.py)
 
 Segments are written once and never changed. A save writes one new segment
 holding only the documents that are new or changed since the index on disk,
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from qa import lexical
-from qa.chunking import search_text
+from qa.index import lexical
+from qa.ingest.chunking import search_text
 from qa.errors import IndexUnavailableError
 from qa.types import Chunk, Document
 
@@ -290,7 +290,7 @@ class IndexStore:
                 chunk = self.chunks[row]
                 span: list[Any] = [chunk.chunk_id, chunk.start, chunk.end, chunk.page]
                 if chunk.text != document.text[chunk.start:chunk.end]:
-                    span.append(chunk.text)  # never for chunks made by qa.chunking
+                    span.append(chunk.text)  # never for chunks made by qa.ingest.chunking
                 spans.append(span)
                 rows.append(row)
             lines.append({"document": _fields(document), "chunks": spans})
@@ -665,7 +665,7 @@ _new_chunk = object.__new__
 
 def _chunk(document: Document, span: list[Any]) -> Chunk:
     chunk_id, start, end, page = span[:4]
-    if len(span) > 4:  # a text that is not its span (never for chunks made by qa.chunking)
+    if len(span) > 4:  # a text that is not its span (never for chunks made by qa.ingest.chunking)
         return Chunk(chunk_id=chunk_id, doc_id=document.doc_id, text=span[4], start=start, end=end,
                      page=page)
     chunk = _new_chunk(_StoredChunk)

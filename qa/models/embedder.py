@@ -1,7 +1,7 @@
 """Sentence embeddings, loaded lazily and once, from one of two backends.
 
 - ``torch``: the packaged all-MiniLM-L6-v2 through sentence-transformers.
-- ``onnx``: the same weights as a fused int8 ONNX graph (qa/onnx_model.py,
+- ``onnx``: the same weights as a fused int8 ONNX graph (qa/models/onnx.py,
   prepared once), run by onnxruntime with the tokenizer of the torch package.
   Once prepared, it loads in well under a second without importing torch,
   indexes over 3x faster than a plain sentence-transformers loop
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
-from qa.models import EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER, packaged_file, resolve_embedder
-from qa.onnx_model import DISABLED_FUSIONS, FORMAT_VERSION, prepare_onnx_model
+from qa.models.files import EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER, packaged_file, resolve_embedder
+from qa.models.onnx import DISABLED_FUSIONS, FORMAT_VERSION, prepare_onnx_model
 from qa.priority import FOREGROUND
 
 BACKENDS = ("torch", "onnx")

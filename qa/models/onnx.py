@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qa.errors import ModelError
-from qa.models import EMBEDDER_SHA256, resolve_embedder, sha256_of
+from qa.models.files import EMBEDDER_SHA256, resolve_embedder, sha256_of
 
 # Bump when the preparation changes: the cache file is prepared again and, as the
 # embedder's name in index manifests carries it, indexes are re-embedded by `qa index`.

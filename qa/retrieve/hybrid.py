@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS over MiniLM vectors) fused with BM25 (tantivy, qa/lexical.py).
+"""Hybrid retrieval: dense (FAISS over MiniLM vectors) fused with BM25 (tantivy, qa/index/lexical.py).
 
 Dense search finds paraphrases; BM25 finds rare names and numbers that a small
 embedder blurs. Their scores are fused (a weighted sum of normalised scores,
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.embedding import Embedder
-from qa.store import IndexStore
+from qa.index.store import IndexStore
+from qa.models.embedder import Embedder
 from qa.types import Document, Passage
 
 RRF_K = 60

@@ -3,7 +3,7 @@
 * The page is served before any model loads; a background thread then warms the
   embedder and the generator, so the first question does not pay for loading.
 * Each browser keeps its own conversations in its own storage (``gr.BrowserState``,
-  see ``qa.app_chats``); the server keeps only a per-session counter of chats left
+  see ``qa.web.chats``); the server keeps only a per-session counter of chats left
   (to stop abandoned answers), so sessions cannot see each other's conversations.
 * Answers run one at a time on the one model: the chat event and the ``ask`` API
   share one concurrency group of size 1, so Gradio queues the rest and shows each
@@ -34,10 +34,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from qa import app_chats  # noqa: E402
 from qa.answering import Assistant  # noqa: E402
-from qa.app_examples import example_questions  # noqa: E402
-from qa.app_render import (  # noqa: E402
+from qa.citations import renumbered  # noqa: E402
+from qa.errors import ConfigurationError, QAError  # noqa: E402
+from qa.index.indexing import IndexReport  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from qa.types import RETRYING, Answer, Stage  # noqa: E402
+from qa.web import chats as app_chats  # noqa: E402
+from qa.web.examples import example_questions  # noqa: E402
+from qa.web.render import (  # noqa: E402
     RETRIED,
     WITHDRAWN,
     render_answer,
@@ -46,13 +51,8 @@ from qa.app_render import (  # noqa: E402
     render_status,
     source_record,
 )
-from qa.app_uploads import Refusal, check_upload, is_upload, store_upload, uploads_dir  # noqa: E402
-from qa.app_viewer import Span, render_view  # noqa: E402
-from qa.citations import renumbered  # noqa: E402
-from qa.errors import ConfigurationError, QAError  # noqa: E402
-from qa.indexing import IndexReport  # noqa: E402
-from qa.settings import Settings  # noqa: E402
-from qa.types import RETRYING, Answer, Stage  # noqa: E402
+from qa.web.uploads import Refusal, check_upload, is_upload, store_upload, uploads_dir  # noqa: E402
+from qa.web.viewer import Span, render_view  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class ChatApp:
         except QAError as error:
             return gr.skip(), gr.skip(), gr.skip(), None, str(error)
         status = QUEUED if self.busy else SEARCHING
-        shown = html.escape(question)  # the chat renders HTML unsanitised (see qa.app_page)
+        shown = html.escape(question)  # the chat renders HTML unsanitised (see qa.web.page)
         messages = [*messages, _message("user", shown), _message("assistant", render_status(status))]
         asked = Asked(question, chat, chat_id or app_chats.new_id(), tuple(documents or ()))
         return "", messages, asked, asked, ""
@@ -521,7 +521,7 @@ def open_assistant(settings: Settings, docs: str | None = None) -> Assistant:
 
 def launch(app: ChatApp, block: bool = True, **options: Any) -> gr.Blocks:
     """Start serving ``app`` on the configured host and port, then warm the models."""
-    from qa.app_page import build_ui, page_options
+    from qa.web.page import build_ui, page_options
 
     settings = app.settings
     demo = build_ui(app)

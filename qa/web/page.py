@@ -3,7 +3,7 @@
 Chat on the left (past chats, the conversation, the question box with its problem
 line, example questions), documents on the right (upload, search and sort, "ask
 only about", remove with confirmation); the source viewer opens over the page.
-Every message is escaped where it is made (``qa.app_render`` for replies, the
+Every message is escaped where it is made (``qa.web.render`` for replies, the
 question in ``ChatApp.start_turn``), so the chat renders it unsanitised: the
 sanitiser would strip the data attributes the script below needs.
 Source cards in the chat are HTML, so ``app.js`` turns clicks on their citation
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from qa.app import GENERATE, INDEX, SORTS
-from qa.documents import SUPPORTED_SUFFIXES
+from qa.ingest.documents import SUPPORTED_SUFFIXES
+from qa.web.app import GENERATE, INDEX, SORTS
 
 if TYPE_CHECKING:
-    from qa.app import ChatApp
+    from qa.web.app import ChatApp
 
 HERE = Path(__file__).parent
 PLACEHOLDER = ('<div class="qa-empty"><h3>Ask about the briefings</h3><p>Every answer cites its '

@@ -17,8 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.documents import SUPPORTED_SUFFIXES, load_document
 from qa.errors import DocumentError
+from qa.ingest.documents import SUPPORTED_SUFFIXES, load_document
 
 UPLOADS = "uploads"
 _UNSAFE = re.compile(r"[^\w.-]+")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluation import load_question_set, normalize_answer
+from qa.evaluation.runner import load_question_set, normalize_answer
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED_SET = ROOT / "evals" / "seed.jsonl"
 BRIEFING = ROOT / "seeds" / "russia-hosts-taliban-moscow-talks-2021-10-20.txt"
 # A held-out set over another briefing: checks that tuning on the seed set generalises.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qa.cli import main
-from qa.evaluation import (
+from qa.evaluation.runner import (
     Evidence,
     Judge,
     QuestionItem,
@@ -36,8 +36,8 @@ from qa.evaluation import (
     tokens_per_second,
 )
 from qa.types import Answer, Citation, Passage
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED_SET = ROOT / "evals" / "seed.jsonl"
 SEED_DOCS = ROOT / "seeds"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from qa.errors import IndexUnavailableError
-from qa.indexing import update_index
-from qa.store import IndexStore
+from qa.index.indexing import update_index
+from qa.index.store import IndexStore
 from tests.conftest import SEED_FILE
 
 SEED_NAME = SEED_FILE.name
@@ -90,8 +90,8 @@ def test_killed_mid_save_leaves_previous_index_usable(seed_copy, tmp_path, embed
     script = textwrap.dedent(f"""
         import os, signal
         import numpy as np
-        from qa.store import IndexStore
-        import qa.store as st
+        from qa.index.store import IndexStore
+        import qa.index.store as st
         store = IndexStore.load(st.Path({str(index_dir)!r}))
         real = st._write_atomic
         calls = []
@@ -105,7 +105,7 @@ def test_killed_mid_save_leaves_previous_index_usable(seed_copy, tmp_path, embed
                                         np.vstack([store.vectors, store.vectors]))
         bigger.save(st.Path({str(index_dir)!r}))
     """)
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent.parent)
     assert result.returncode == -9
     reopened = IndexStore.load(index_dir, embedder.name)
     assert len(reopened) == before
@@ -190,15 +190,15 @@ def test_an_interrupted_re_embedding_loses_none_of_the_old_documents(tmp_path, e
 
 
 def _chunking(settings):
-    from qa.indexing import chunking_config
+    from qa.index.indexing import chunking_config
 
     return chunking_config(settings).as_dict()
 
 
 def test_documents_added_to_an_open_index_follow_its_own_chunking(seed_copy, tmp_path, embedder, settings):
     """The web app adds uploads to the index it has open, whatever the settings say now."""
-    from qa.documents import load_documents
-    from qa.indexing import apply_documents
+    from qa.ingest.documents import load_documents
+    from qa.index.indexing import apply_documents
 
     small = settings.replace(chunk_tokens=48)
     store, _ = update_index([seed_copy], tmp_path / "index", embedder, small)
@@ -213,8 +213,8 @@ def test_documents_added_to_an_open_index_follow_its_own_chunking(seed_copy, tmp
 def test_two_writers_of_one_folder_lose_nothing(seed_copy, tmp_path, embedder, settings):
     """A web server and `qa index` (or two web servers) over one index: each save
     starts from what the other saved, not from the copy it opened."""
-    from qa.documents import load_document
-    from qa.vectorstores.faiss import FaissBackend
+    from qa.ingest.documents import load_document
+    from qa.index.backends.faiss import FaissBackend
 
     index_dir = tmp_path / "index"
     settings = settings.replace(index_dir=index_dir)

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from qa.errors import IndexUnavailableError
-from qa.indexing import update_index
-from qa.repair import repair_index
-from qa.store import MANIFEST, IndexStore
+from qa.index.indexing import update_index
+from qa.index.repair import repair_index
+from qa.index.store import MANIFEST, IndexStore
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
 
 
 @pytest.fixture

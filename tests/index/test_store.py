@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import qa.store as store_module
-from qa import lexical
-from qa.store import IndexStore
+import qa.index.store as store_module
+from qa.index import lexical
+from qa.index.store import IndexStore
 from qa.types import Chunk, Document
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
 
 
 def _documents(numbers, version="v1"):
@@ -136,8 +137,8 @@ def test_a_lexical_commit_ahead_of_the_manifest_is_rebuilt_on_opening(tmp_path):
     _store(range(6)).save(folder)
     script = textwrap.dedent(f"""
         import os, signal
-        import qa.store as st
-        from tests.test_store import _with
+        import qa.index.store as st
+        from tests.index.test_store import _with
         store = st.IndexStore.load(st.Path({str(folder)!r}))
         def dying(target, data):
             if target.name == "manifest.json":

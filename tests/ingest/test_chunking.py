@@ -1,5 +1,5 @@
-from qa.chunking import ChunkingConfig, chunk_document, sentence_spans
-from qa.documents import load_document
+from qa.ingest.chunking import ChunkingConfig, chunk_document, sentence_spans
+from qa.ingest.documents import load_document
 from tests.conftest import SEED_FILE
 
 
@@ -44,7 +44,7 @@ def test_long_sentence_is_split_to_fit(embedder, tmp_path):
 
 
 def test_search_text_puts_the_title_in_front_only_when_asked():
-    from qa.chunking import search_text
+    from qa.ingest.chunking import search_text
 
     assert search_text("Moscow talks", "Lavrov spoke.") == "Moscow talks. Lavrov spoke."
     assert search_text("Moscow talks", "Lavrov spoke.", with_title=False) == "Lavrov spoke."

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import load_document, load_documents
 from qa.errors import DocumentError, NoDocumentsError
+from qa.ingest.documents import load_document, load_documents
 from tests.conftest import SEED_FILE
 
 

@@ -3,8 +3,8 @@
 import pytest
 
 from qa.answering import is_follow_up
-from qa.indexing import update_index
-from qa.retrieval import Retriever, merge_neighbours
+from qa.index.indexing import update_index
+from qa.retrieve.hybrid import Retriever, merge_neighbours
 from tests.conftest import SEEDS
 
 

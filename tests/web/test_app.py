@@ -1,7 +1,7 @@
 """The web chat's logic without a browser: rendering of answers and sources, upload
 checks and safe names, per-session conversations, the queue notice, and the API
 through ``gradio_client``. The generator is faked (it is the code around the
-model under test here); tests/test_browser.py drives the real model in chromium."""
+model under test here); tests/web/test_browser.py drives the real model in chromium."""
 
 from __future__ import annotations
 
@@ -16,18 +16,18 @@ from typing import Any
 import gradio as gr
 import pytest
 
-from qa import app_chats
 from qa.answering import Assistant
-from qa.app import _NO_CHANGE, BUSY, QUEUED, SEARCHING, Asked, ChatApp, launch, parse_auth
-from qa.app_examples import example_questions, frequent_names
-from qa.app_page import build_ui
-from qa.app_render import WITHDRAWN, render_answer, render_draft, render_source, source_record
-from qa.app_uploads import check_upload, safe_name, store_upload
-from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.generation import Generator
-from qa.indexing import update_index
+from qa.index.indexing import update_index
+from qa.models.embedder import Embedder
 from qa.types import CHECKING, RETRYING, Answer, Citation, Stage
+from qa.web import chats as app_chats
+from qa.web.app import _NO_CHANGE, BUSY, QUEUED, SEARCHING, Asked, ChatApp, launch, parse_auth
+from qa.web.examples import example_questions, frequent_names
+from qa.web.page import build_ui
+from qa.web.render import WITHDRAWN, render_answer, render_draft, render_source, source_record
+from qa.web.uploads import check_upload, safe_name, store_upload
 from tests.conftest import SEED_FILE, FakeGenerator, ask_at_once
 
 SEED_TITLE = "Russia hosts the Taliban for talks"
@@ -51,7 +51,7 @@ def index_dir(tmp_path: Path, embedder: Embedder, settings: Any) -> Path:
 @pytest.fixture
 def app(index_dir: Path, embedder: Embedder, settings: Any) -> ChatApp:
     settings = settings.replace(index_dir=index_dir)
-    from qa.store import IndexStore
+    from qa.index.store import IndexStore
 
     store = IndexStore.load(index_dir, embedder.name)
     # Fake generator: these tests are about the app around the model.
@@ -475,8 +475,8 @@ def test_password_is_required_when_auth_is_set(app: ChatApp):
 def test_a_pdf_source_is_its_page_with_the_cited_sentence_boxed(tmp_path: Path):
     from reportlab.pdfgen import canvas
 
-    from qa.app_viewer import Span, render_view
-    from qa.documents import load_document
+    from qa.ingest.documents import load_document
+    from qa.web.viewer import Span, render_view
 
     path = tmp_path / "depot.pdf"
     pdf = canvas.Canvas(str(path))

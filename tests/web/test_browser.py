@@ -22,9 +22,9 @@ import pytest
 from playwright.sync_api import expect
 
 from qa.answering import Assistant, make_generator
-from qa.app import BUSY, QUEUED, ChatApp, launch
-from qa.embedding import Embedder
-from qa.indexing import update_index
+from qa.index.indexing import update_index
+from qa.models.embedder import Embedder
+from qa.web.app import BUSY, QUEUED, ChatApp, launch
 from tests.conftest import ROOT, SEEDS, ask_at_once
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,

@@ -5,7 +5,7 @@ in this process. ``milvus`` (``milvus.py``) keeps vectors, BM25 and the document
 in a Milvus engine (a milvus-lite ``.db`` file, or a Milvus server that several
 web processes share), so no web process holds the corpus in memory.
 
-A backend opens, updates and searches a *store*: ``qa.store.IndexStore`` for
+A backend opens, updates and searches a *store*: ``qa.index.store.IndexStore`` for
 FAISS, ``MilvusStore`` for Milvus. The answering code reads a store only through
 ``documents`` (a mapping by id), ``chunk(chunk_id)`` and ``len()``.
 """
@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 from qa.errors import ConfigurationError
-from qa.indexing import IndexReport, Progress
+from qa.index.indexing import IndexReport, Progress
 from qa.settings import Settings
 from qa.types import Chunk, Document, Passage
 
@@ -70,11 +70,11 @@ NAMES = ("faiss", "milvus")
 def backend(name: str) -> Backend:
     """The backend called ``name`` (QA_VECTOR_BACKEND)."""
     if name == "faiss":
-        from qa.vectorstores.faiss import FaissBackend
+        from qa.index.backends.faiss import FaissBackend
 
         return FaissBackend()
     if name == "milvus":
-        from qa.vectorstores.milvus import MilvusBackend
+        from qa.index.backends.milvus import MilvusBackend
 
         return MilvusBackend()
     raise ConfigurationError(f"QA_VECTOR_BACKEND must be one of {', '.join(NAMES)}, not {name!r}.")

@@ -1,5 +1,5 @@
-"""The ``faiss`` backend: a thin adapter over today's index folder (``qa.store``),
-its indexing (``qa.indexing``) and hybrid retrieval (``qa.retrieval``)."""
+"""The ``faiss`` backend: a thin adapter over today's index folder (``qa.index.store``),
+its indexing (``qa.index.indexing``) and hybrid retrieval (``qa.retrieve.hybrid``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from qa.embedding import Embedder
-from qa.indexing import (
+from qa.models.embedder import Embedder
+from qa.index.indexing import (
     IndexReport,
     Progress,
     apply_documents,
@@ -18,10 +18,10 @@ from qa.indexing import (
     save_index,
     update_index,
 )
-from qa.resume import EmbeddingJournal
-from qa.retrieval import Retriever
+from qa.index.resume import EmbeddingJournal
+from qa.retrieve.hybrid import Retriever
 from qa.settings import Settings
-from qa.store import IndexStore, generation_on_disk
+from qa.index.store import IndexStore, generation_on_disk
 from qa.types import Document
 
 

@@ -37,13 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import ChunkingConfig, chunk_documents, search_text
-from qa.documents import load_documents
-from qa.embedding import Embedder
+from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
+from qa.ingest.documents import load_documents
+from qa.models.embedder import Embedder
 from qa.errors import ConfigurationError, IndexUnavailableError
-from qa.indexing import IndexReport, Progress, chunking_config
-from qa.lexical import tokens
-from qa.retrieval import fuse
+from qa.index.indexing import IndexReport, Progress, chunking_config
+from qa.index.lexical import tokens
+from qa.retrieve.hybrid import fuse
 from qa.settings import Settings
 from qa.types import Chunk, Document, Passage
 
@@ -301,7 +301,7 @@ class MilvusDocuments(Mapping[str, Document]):
 
 class MilvusSearcher:
     """Hybrid retrieval in the engine: a dense search and a BM25 search, fused here
-    exactly as the FAISS backend fuses (``qa.retrieval.fuse``)."""
+    exactly as the FAISS backend fuses (``qa.retrieve.hybrid.fuse``)."""
 
     def __init__(self, store: MilvusStore, embedder: Embedder, candidates: int = 30,
                  fusion: str = "convex", dense_weight: float = 0.75):
