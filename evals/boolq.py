@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import QAError
-from qa.evaluation.runner import format_table, hit_at, mean, ndcg_at, reciprocal_rank
+from qa.evaluation.metrics import hit_at, mean, ndcg_at, reciprocal_rank
+from qa.evaluation.report import format_table
 from qa.settings import Settings
 from qa.types import Document
 

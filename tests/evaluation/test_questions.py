@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluation.runner import load_question_set, normalize_answer
+from qa.evaluation.metrics import normalize_answer
+from qa.evaluation.questions import load_question_set
 from tests.conftest import ROOT
 
 SEED_SET = ROOT / "evals" / "seed.jsonl"

@@ -13,28 +13,22 @@ from pathlib import Path
 import pytest
 
 from qa.cli import main
-from qa.evaluation.runner import (
+from qa.evaluation.metrics import (
     Evidence,
     Judge,
-    QuestionItem,
-    build_report,
     contains_answer,
-    evaluate,
     exact_match,
-    format_console,
-    format_markdown,
-    format_table,
     hit_at,
-    load_question_set,
     ndcg_at,
     normalize_answer,
-    parse_item,
-    parse_question_set,
     percentile,
     reciprocal_rank,
     token_f1,
     tokens_per_second,
 )
+from qa.evaluation.questions import QuestionItem, load_question_set, parse_item, parse_question_set
+from qa.evaluation.report import build_report, format_console, format_markdown, format_table
+from qa.evaluation.runner import evaluate
 from qa.types import Answer, Citation, Passage
 from tests.conftest import ROOT
 
