@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from qa.errors import QAError
+from qa.errors import QAError, QuestionSetError, UsageError
 from qa.settings import Settings
 
 
@@ -154,10 +154,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-class UsageError(QAError):
-    pass
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     with open_assistant(args) as assistant:
         answer = _stream_answer(assistant, args.question, [])
@@ -237,7 +233,7 @@ def _port_error(host: str, port: int, reason: str) -> QAError:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """``qa eval``: load the set, open (or build) the index, score, print, write reports."""
-    from qa.evaluation.questions import QuestionSetError, load_question_set
+    from qa.evaluation.questions import load_question_set
     from qa.evaluation.report import build_report, format_console, write_report
     from qa.evaluation.runner import corpus_of, evaluate
 

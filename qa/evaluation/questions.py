@@ -11,11 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import QAError
-
-
-class QuestionSetError(QAError):
-    """The question set cannot be read, or holds no usable question."""
+from qa.errors import QuestionSetError
 
 
 @dataclass(frozen=True)

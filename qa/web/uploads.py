@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.errors import DocumentError
+from qa.errors import DocumentError, UploadError
 from qa.ingest.documents import SUPPORTED_SUFFIXES, load_document
 
 UPLOADS = "uploads"
@@ -68,7 +68,8 @@ def store_upload(path: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / safe_name(Path(path).name)).resolve()
     if target.parent != folder.resolve():
-        raise ValueError(f"refusing to write outside {folder}: {target}")
+        raise UploadError(f"{Path(path).name} cannot be stored: its name leads outside {folder}; "
+                          "rename the file and upload it again.")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=target.suffix)
     os.close(fd)
     try:
