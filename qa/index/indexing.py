@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.web.uploads import uploads_dir
+from qa.errors import IndexBusyError, StorageError
+from qa.index.resume import EmbeddingJournal
+from qa.index.store import IndexStore, index_exists
 from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
 from qa.ingest.documents import load_documents
 from qa.models.embedder import Embedder
-from qa.errors import IndexBusyError, StorageError
-from qa.index.resume import EmbeddingJournal
 from qa.settings import Settings
-from qa.index.store import IndexStore, index_exists
 from qa.types import Chunk, Document
+from qa.web.uploads import uploads_dir
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +156,26 @@ def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedde
         # A partial save replaces the index on disk: only safe when the documents it lacks
         # are still in it (not while rebuilding or re-embedding for another model; the
         # journal keeps those runs' vectors).
-        checkpoint = None if rebuild or carried else lambda partial: save_index(partial, index_dir)
-        journal = EmbeddingJournal(index_dir, embedder.name)
-        store, report = apply_documents(store, documents, embedder, settings, prune=prune,
-                                        progress=progress, checkpoint=checkpoint, journal=journal)
-        save_index(store, index_dir, reuse=not rebuild)
-        journal.clear()
+        return apply_and_save(store, documents, index_dir, embedder, settings, prune=prune,
+                              progress=progress, checkpoints=not (rebuild or carried),
+                              reuse=not rebuild)
+
+
+def apply_and_save(store: IndexStore, documents: list[Document], index_dir: Path, embedder: Embedder,
+                   settings: Settings, prune: bool = True, progress: Progress | None = None,
+                   checkpoints: bool = True, reuse: bool = True,
+                   before_save: Callable[[], None] | None = None) -> tuple[IndexStore, IndexReport]:
+    """The one way an index folder is written: every embedded batch journalled, finished
+    documents saved as it goes (``checkpoints``), then the whole store saved and the
+    journal dropped. The caller holds the index lock."""
+    journal = EmbeddingJournal(index_dir, embedder.name)
+    checkpoint = (lambda partial: save_index(partial, index_dir)) if checkpoints else None
+    store, report = apply_documents(store, documents, embedder, settings, prune=prune,
+                                    progress=progress, checkpoint=checkpoint, journal=journal)
+    if before_save:
+        before_save()
+    save_index(store, index_dir, reuse=reuse)
+    journal.clear()
     return store, report
 
 

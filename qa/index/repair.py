@@ -18,21 +18,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from qa.web.uploads import uploads_dir
-from qa.ingest.documents import document_id, iter_files, load_document
-from qa.models.embedder import Embedder
 from qa.errors import DocumentError, IndexUnavailableError, NoDocumentsError
 from qa.index.indexing import (
-    apply_documents,
+    apply_and_save,
     chunking_config,
     index_lock,
     open_compatible,
-    save_index,
 )
-from qa.index.resume import EmbeddingJournal
-from qa.settings import Settings
 from qa.index.store import MANIFEST, IndexStore, index_exists
+from qa.ingest.documents import document_id, iter_files, load_document
+from qa.models.embedder import Embedder
+from qa.settings import Settings
 from qa.types import Document
+from qa.web.uploads import uploads_dir
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +93,15 @@ def _repair(index_dir: Path, embedder: Embedder, settings: Settings) -> tuple[In
         raise NoDocumentsError(
             f"Nothing in {index_dir} could be recovered (no stored text, original file or upload). "
             f"Index your documents again: `qa index <your documents> --index {index_dir} --rebuild`.")
-    journal = EmbeddingJournal(index_dir, embedder.name)
-    store, report = apply_documents(store, list(salvage.documents.values()), embedder, settings,
-                                    prune=False, journal=journal)
-    kept = _keep_damaged(index_dir) if lost else None
-    save_index(store, index_dir, reuse=False)
-    journal.clear()
+    kept: list[Path | None] = [None]
+
+    def keep_damaged() -> None:  # only once the documents are embedded: a failure keeps all
+        kept[0] = _keep_damaged(index_dir) if lost else None
+
+    store, report = apply_and_save(store, list(salvage.documents.values()), index_dir, embedder, settings,
+                                   prune=False, checkpoints=False, reuse=False, before_save=keep_damaged)
     return store, RepairReport(from_index, from_files, from_uploads, lost, report.chunks_embedded,
-                               report.total_chunks, kept)
+                               report.total_chunks, kept[0])
 
 
 def _salvage(index_dir: Path) -> _Salvage:

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from qa.errors import IndexUnavailableError
 from qa.index import lexical
 from qa.ingest.chunking import search_text
-from qa.errors import IndexUnavailableError
 from qa.types import Chunk, Document
 
 log = logging.getLogger(__name__)

@@ -197,8 +197,8 @@ def _chunking(settings):
 
 def test_documents_added_to_an_open_index_follow_its_own_chunking(seed_copy, tmp_path, embedder, settings):
     """The web app adds uploads to the index it has open, whatever the settings say now."""
-    from qa.ingest.documents import load_documents
     from qa.index.indexing import apply_documents
+    from qa.ingest.documents import load_documents
 
     small = settings.replace(chunk_tokens=48)
     store, _ = update_index([seed_copy], tmp_path / "index", embedder, small)
@@ -213,8 +213,8 @@ def test_documents_added_to_an_open_index_follow_its_own_chunking(seed_copy, tmp
 def test_two_writers_of_one_folder_lose_nothing(seed_copy, tmp_path, embedder, settings):
     """A web server and `qa index` (or two web servers) over one index: each save
     starts from what the other saved, not from the copy it opened."""
-    from qa.ingest.documents import load_document
     from qa.index.backends.faiss import FaissBackend
+    from qa.ingest.documents import load_document
 
     index_dir = tmp_path / "index"
     settings = settings.replace(index_dir=index_dir)

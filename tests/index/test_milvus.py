@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from qa.answering import Assistant
-from qa.ingest.documents import load_documents
 from qa.errors import IndexUnavailableError
-from qa.settings import Settings
 from qa.index.backends import backend
 from qa.index.backends.milvus import MilvusSearcher, connect
+from qa.ingest.documents import load_documents
+from qa.settings import Settings
 from tests.conftest import ROOT, SEED_FILE, FakeGenerator
 
 QUESTIONS = ["Who leads the Taliban delegation?", "How much has Brussels pledged?",

@@ -20,9 +20,7 @@ from qa.errors import IndexUnavailableError
 from qa.index.indexing import update_index
 from qa.index.repair import repair_index
 from qa.index.store import MANIFEST, IndexStore
-
 from tests.conftest import ROOT
-
 
 
 @pytest.fixture

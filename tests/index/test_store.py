@@ -18,9 +18,7 @@ import qa.index.store as store_module
 from qa.index import lexical
 from qa.index.store import IndexStore
 from qa.types import Chunk, Document
-
 from tests.conftest import ROOT
-
 
 
 def _documents(numbers, version="v1"):

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa.models.embedder import Embedder
 from qa.errors import ConfigurationError
 from qa.index.indexing import IndexReport, Progress
+from qa.models.embedder import Embedder
 from qa.settings import Settings
 from qa.types import Chunk, Document, Passage
 

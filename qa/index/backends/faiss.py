@@ -8,20 +8,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from qa.models.embedder import Embedder
 from qa.index.indexing import (
     IndexReport,
     Progress,
+    apply_and_save,
     apply_documents,
     index_lock,
     remove_document,
     save_index,
     update_index,
 )
-from qa.index.resume import EmbeddingJournal
+from qa.index.store import IndexStore, generation_on_disk
+from qa.models.embedder import Embedder
 from qa.retrieve.hybrid import Retriever
 from qa.settings import Settings
-from qa.index.store import IndexStore, generation_on_disk
 from qa.types import Document
 
 
@@ -44,17 +44,8 @@ class FaissBackend:
                                             progress=progress)
             return store, report
         with index_lock(index_dir):  # no `qa index` writes the same folder meanwhile
-            store = _latest(store, index_dir, embedder)
-            journal = EmbeddingJournal(index_dir, embedder.name)
-            store, report = apply_documents(store, documents, embedder, settings, prune=False,
-                                            progress=progress,
-                                            checkpoint=lambda partial: save_index(partial, index_dir),
-                                            journal=journal)
-            if before_save:
-                before_save()
-            save_index(store, index_dir)
-            journal.clear()
-        return store, report
+            return apply_and_save(_latest(store, index_dir, embedder), documents, index_dir, embedder,
+                                  settings, prune=False, progress=progress, before_save=before_save)
 
     def remove(self, store: IndexStore, doc_id: str, index_dir: Path | None) -> IndexStore:
         if index_dir is None:

@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
-from qa.ingest.documents import load_documents
-from qa.models.embedder import Embedder
 from qa.errors import ConfigurationError, IndexUnavailableError
 from qa.index.indexing import IndexReport, Progress, chunking_config
 from qa.index.lexical import tokens
+from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
+from qa.ingest.documents import load_documents
+from qa.models.embedder import Embedder
 from qa.retrieve.hybrid import fuse
 from qa.settings import Settings
 from qa.types import Chunk, Document, Passage
