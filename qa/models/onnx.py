@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qa.errors import ModelError
-from qa.models.files import EMBEDDER_SHA256, resolve_embedder, sha256_of
+from qa.models.files import EMBEDDER_SHA256, is_stamped, resolve_embedder, sha256_of, write_stamp
 
 # Bump when the preparation changes: the cache file is prepared again and, as the
 # embedder's name in index manifests carries it, indexes are re-embedded by `qa index`.
@@ -45,8 +45,7 @@ log = logging.getLogger(__name__)
 def prepare_onnx_model(cache_dir: Path) -> Path:
     """The runnable int8 model in ``cache_dir``, prepared once from the packaged weights."""
     target = cache_dir / f"minilm-l6-int8-fused-v{FORMAT_VERSION}-{EMBEDDER_SHA256[:12]}.onnx"
-    stamp = target.with_suffix(".onnx.sha256")
-    if _prepared(target, stamp):
+    if is_stamped(target):
         return target
     missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
     if missing:
@@ -56,19 +55,15 @@ def prepare_onnx_model(cache_dir: Path) -> Path:
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with _locked(cache_dir / ".onnx-prepare.lock"):
-            if not _prepared(target, stamp):  # another process may have done it meanwhile
-                _prepare(folder, cache_dir, target, stamp)
+            if not is_stamped(target):  # another process may have done it meanwhile
+                _prepare(folder, cache_dir, target)
     except OSError as error:
         raise ModelError(f"Cannot write the onnx embedder into {cache_dir}: {error}. Free some space, "
                          "or point QA_CACHE_DIR at a writable folder.") from error
     return target
 
 
-def _prepared(target: Path, stamp: Path) -> bool:
-    return target.exists() and stamp.exists() and _stamp_matches(stamp, target)
-
-
-def _prepare(folder: Path, cache_dir: Path, target: Path, stamp: Path) -> None:
+def _prepare(folder: Path, cache_dir: Path, target: Path) -> None:
     with _scratch(cache_dir) as scratch:
         exported, fused, quantized = (scratch / name for name in ("exported.onnx", "fused.onnx", "int8.onnx"))
         try:
@@ -79,10 +74,7 @@ def _prepare(folder: Path, cache_dir: Path, target: Path, stamp: Path) -> None:
             raise ModelError(f"Preparing the onnx embedder from {folder} failed: {error}. "
                              "Use QA_EMBED_BACKEND=torch meanwhile.") from error
         os.replace(quantized, target)
-    stat = target.stat()
-    written = stamp.with_suffix(".tmp")
-    written.write_text(f"{sha256_of(target)} {stat.st_size} {stat.st_mtime_ns}\n")
-    os.replace(written, stamp)
+    write_stamp(target, sha256_of(target))
 
 
 @contextmanager
@@ -93,13 +85,6 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _stamp_matches(stamp: Path, target: Path) -> bool:
-    """Trust a previous preparation while the file is unchanged on disk."""
-    parts = stamp.read_text().split()
-    stat = target.stat()
-    return len(parts) == 3 and parts[1:] == [str(stat.st_size), str(stat.st_mtime_ns)]
 
 
 def _export(folder: Path, target: Path) -> None:
