@@ -160,7 +160,10 @@ def rankers(retriever: Any, depth: int) -> dict[str, Callable[[str], list[str]]]
     def by_rows(search: Search) -> Callable[[str], list[str]]:
         return lambda q: unique([chunks[row].doc_id for row, _ in search(q, depth)])
 
-    return {"bm25": by_rows(retriever.lexical), "dense": by_rows(retriever.dense),
+    def dense(question: str, n: int) -> list[tuple[int, float]]:
+        return retriever.store.search(retriever.embedder.encode_remembered([question])[0], n)
+
+    return {"bm25": by_rows(retriever.lexical), "dense": by_rows(dense),
             "hybrid": lambda q: unique([p.doc_id for p in retriever.retrieve(q, depth)])}
 
 

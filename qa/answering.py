@@ -28,7 +28,7 @@ from qa.citations import is_refusal, resolve_citations, strip_markers
 from qa.compaction import PassageCompactor
 from qa.errors import EmptyQuestionError, NoDocumentsError, QuestionTooLongError
 from qa.generators import ChatGenerator, make_generator
-from qa.index.backends import Store, backend, backend_of
+from qa.index.backends import DocumentInfo, Store, backend, backend_of
 from qa.index.indexing import IndexReport, Progress
 from qa.ingest.documents import load_documents
 from qa.injection import InjectionGuard
@@ -385,7 +385,7 @@ class Assistant:
         self._set_store(self.backend.remove(self.store, doc_id, self.index_dir))
 
     @property
-    def documents(self) -> list[dict[str, Any]]:
+    def documents(self) -> list[DocumentInfo]:
         return self.backend.listing(self.store)
 
     # -- internals ---------------------------------------------------------------

@@ -331,7 +331,7 @@ def index_type_for(count: int) -> str:
 
 
 def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
-    """An inner-product FAISS index over ``vectors`` ("flat", "ivf", or "hnsw")."""
+    """An inner-product FAISS index over ``vectors`` ("flat" or "ivf")."""
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # building is batch work: use every core
@@ -339,10 +339,6 @@ def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
     dimension = vectors.shape[1]
     if index_type == "ivf" and len(vectors) >= 2:
         index = _trained_ivf(vectors)
-    elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
     else:
         index = faiss.IndexFlatIP(dimension)
     if len(vectors):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from qa.types import Chunk, Document
 
-TokenCounter = Callable[[list[str]], list[int]]
+BatchTokenCounter = Callable[[list[str]], list[int]]
 
 # A sentence ends at . ! ? or … (optionally followed by a closing quote or
 # bracket) before whitespace and an upper-case letter, digit or opening quote.
@@ -66,7 +66,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 
 def chunk_document(
-    document: Document, count_tokens: TokenCounter, config: ChunkingConfig
+    document: Document, count_tokens: BatchTokenCounter, config: ChunkingConfig
 ) -> list[Chunk]:
     """Chunks of the document body, each within ``config.max_tokens`` word pieces."""
     spans = sentence_spans(document.text, document.body_start)
@@ -118,7 +118,7 @@ def _merge_abbreviations(text: str, spans: list[tuple[int, int]]) -> list[tuple[
 
 
 def _split_long_sentences(
-    text: str, spans: list[tuple[int, int]], count_tokens: TokenCounter, max_tokens: int
+    text: str, spans: list[tuple[int, int]], count_tokens: BatchTokenCounter, max_tokens: int
 ) -> list[tuple[int, int]]:
     """A sentence over the limit becomes word windows that each fit."""
     sizes = count_tokens([text[s:e] for s, e in spans]) if spans else []
@@ -152,6 +152,6 @@ def _pack(sizes: list[int], budget: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def chunk_documents(
-    documents: Iterable[Document], count_tokens: TokenCounter, config: ChunkingConfig
+    documents: Iterable[Document], count_tokens: BatchTokenCounter, config: ChunkingConfig
 ) -> list[Chunk]:
     return [c for d in documents for c in chunk_document(d, count_tokens, config)]

@@ -86,10 +86,6 @@ class Embedder:
         return int(getter())
 
     @property
-    def max_tokens(self) -> int:
-        return int(getattr(self.model, "max_seq_length", 256) or 256)
-
-    @property
     def model(self) -> Any:
         with self._lock:
             if self._model is None:

@@ -64,10 +64,6 @@ class Retriever:
         best = sorted(fused, key=fused.get, reverse=True)[:k]
         return [self._passage(r, cosine[r]) for r in best]
 
-    def dense(self, query: str, n: int) -> list[tuple[int, float]]:
-        vector = self.embedder.encode_remembered([query])[0]
-        return self.store.search(vector, n)
-
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
         return self.store.lexical_search(query, min(n, len(self.store)))
 

@@ -309,9 +309,8 @@ class ChatApp:
 
     def list_documents(self) -> list[dict[str, Any]]:
         """The indexed documents: doc_id, title, date, file and number of chunks."""
-        return [{"doc_id": d["doc_id"], "title": d["title"], "date": d["date"],
-                 "file": Path(d["source"]).name, "chunks": d["chunks"]}
-                for d in self.assistant.documents]
+        return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "file": Path(d.source).name,
+                 "chunks": d.chunks} for d in self.assistant.documents]
 
     def documents_view(self, search: str = "", sort: str = SORTS[0],
                        chosen: Sequence[str] | None = None) -> tuple[Any, Any, Any, Any]:

@@ -73,10 +73,10 @@ def test_reindexing_embeds_only_what_changed_and_removes_by_document(seed_copy, 
     texts = [p.text for p in MilvusSearcher(store, embedder).retrieve("budget memo", 50)]
     assert any("7 million" in t for t in texts) and not any("5 million" in t for t in texts)
 
-    memo_id = next(d["doc_id"] for d in store.listing() if d["source"].endswith("memo.txt"))
+    memo_id = next(d.doc_id for d in store.listing() if d.source.endswith("memo.txt"))
     backend("milvus").remove(store, memo_id, None)
     reopened = backend("milvus").open(milvus, embedder)
-    assert [d["source"] for d in reopened.listing()] == [str(seed_copy / SEED_FILE.name)]
+    assert [d.source for d in reopened.listing()] == [str(seed_copy / SEED_FILE.name)]
     assert len(reopened) == first.total_chunks - 1
     assert memo_id not in reopened.documents and reopened.documents.get(memo_id) is None
     assert _rows(reopened) == len(reopened)  # replaced rows are gone, not just hidden
@@ -139,8 +139,8 @@ def test_an_assistant_answers_and_indexes_uploads_over_milvus(seed_copy, embedde
     upload.write_text("The Herat water board approved a new dam on the Hari river.")
     assert assistant.add_documents([upload]).added == 1
     assert assistant.retrieve("Herat water board dam", 1)[0].source == str(upload)
-    assert {d["source"] for d in assistant.documents} == {str(seed_copy / SEED_FILE.name), str(upload)}
-    upload_id = next(d["doc_id"] for d in assistant.documents if d["source"] == str(upload))
+    assert {d.source for d in assistant.documents} == {str(seed_copy / SEED_FILE.name), str(upload)}
+    upload_id = next(d.doc_id for d in assistant.documents if d.source == str(upload))
     within = assistant.retriever.retrieve_within(QUESTIONS[0], [upload_id], 5)
     assert within and {p.doc_id for p in within} == {upload_id}  # a question limited to one document
 
@@ -154,7 +154,7 @@ def test_two_writers_one_after_the_other_lose_nothing(seed_copy, embedder, milvu
     two.write_text("The Kandahar grain office doubled its stock.")
     backend("milvus").add(first, load_documents([one]), embedder, milvus, None)
     backend("milvus").add(second, load_documents([two]), embedder, milvus, None)
-    sources = {d["source"] for d in backend("milvus").open(milvus, embedder).listing()}
+    sources = {d.source for d in backend("milvus").open(milvus, embedder).listing()}
     assert {str(one), str(two)} < sources
 
 
@@ -177,7 +177,7 @@ def test_cli_indexes_into_milvus(seed_copy, tmp_path, embedder):
     assert "1 added" in done.stdout and "cli.db" in done.stdout
     settings = Settings.from_env().replace(vector_backend="milvus", vector_uri=str(tmp_path / "cli.db"))
     reopened = backend("milvus").open(settings, embedder)  # another process wrote it
-    assert [d["source"] for d in reopened.listing()] == [str(seed_copy / SEED_FILE.name)]
+    assert [d.source for d in reopened.listing()] == [str(seed_copy / SEED_FILE.name)]
 
 
 def test_a_milvus_lite_file_held_by_another_process_is_a_clear_error(embedder, milvus):

@@ -13,6 +13,7 @@ FAISS, ``MilvusStore`` for Milvus. The answering code reads a store only through
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +23,16 @@ from qa.models.embedder import Embedder
 from qa.settings import Settings
 from qa.types import Chunk, Document, Passage
 
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What a listing shows of an indexed document (its text stays in the store)."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    chunks: int
 
 class Store(Protocol):
     @property
@@ -60,8 +71,8 @@ class Backend(Protocol):
 
     def searcher(self, store: Any, embedder: Embedder, settings: Settings) -> Searcher: ...
 
-    def listing(self, store: Any) -> list[dict[str, Any]]:
-        """doc_id, title, date, source and chunks of every indexed document."""
+    def listing(self, store: Any) -> list[DocumentInfo]:
+        """Every indexed document, without its text."""
 
 
 NAMES = ("faiss", "milvus")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
+from qa.index.backends import DocumentInfo
 from qa.index.indexing import (
     IndexReport,
     Progress,
@@ -59,10 +59,10 @@ class FaissBackend:
         return Retriever(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
                          dense_weight=settings.dense_weight)
 
-    def listing(self, store: IndexStore) -> list[dict[str, Any]]:
+    def listing(self, store: IndexStore) -> list[DocumentInfo]:
         counts = Counter(c.doc_id for c in store.chunks)
-        return [{"doc_id": d.doc_id, "title": d.title, "date": d.date, "source": d.source,
-                 "chunks": counts[d.doc_id]} for d in store.documents.values()]
+        return [DocumentInfo(d.doc_id, d.title, d.date, d.source, counts[d.doc_id])
+                for d in store.documents.values()]
 
 
 def _latest(store: IndexStore, index_dir: Path, embedder: Embedder | None = None) -> IndexStore:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ConfigurationError, IndexUnavailableError
+from qa.index.backends import DocumentInfo
 from qa.index.indexing import IndexReport, Progress, chunking_config
 from qa.index.lexical import tokens
 from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
@@ -126,12 +127,12 @@ class MilvusStore:
             self._documents[key] = _document(doc_id, text, info)
         return self._documents[key]
 
-    def listing(self) -> list[dict[str, Any]]:
-        """doc_id, title, date, source and chunks of every document, without their text."""
+    def listing(self) -> list[DocumentInfo]:
+        """Every document, without its text."""
         rows = query_all(self.client, self.documents_collection, f"part == 0 and {self.visible()}",
                          ["doc_id", "info"])
-        return [{"doc_id": r["doc_id"], "title": r["info"]["title"], "date": r["info"].get("date"),
-                 "source": r["info"]["source"], "chunks": r["info"].get("chunks", 0)} for r in rows]
+        return [DocumentInfo(r["doc_id"], r["info"]["title"], r["info"].get("date"), r["info"]["source"],
+                             r["info"].get("chunks", 0)) for r in rows]
 
     def chunk(self, chunk_id: str) -> Chunk:
         rows = self.client.query(self.chunks_collection,
@@ -293,7 +294,7 @@ class MilvusDocuments(Mapping[str, Document]):
         return isinstance(doc_id, str) and self.store.document(doc_id) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter([d["doc_id"] for d in self.store.listing()])
+        return iter([d.doc_id for d in self.store.listing()])
 
     def __len__(self) -> int:
         return len(self.store.listing())
@@ -388,7 +389,7 @@ class MilvusBackend:
         return MilvusSearcher(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
                               dense_weight=settings.dense_weight)
 
-    def listing(self, store: MilvusStore) -> list[dict[str, Any]]:
+    def listing(self, store: MilvusStore) -> list[DocumentInfo]:
         return store.listing()
 
 
