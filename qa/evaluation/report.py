@@ -43,8 +43,28 @@ def summarize(results: Sequence[QuestionResult], k: int, retrieval_only: bool) -
         summary["answers"] = _answer_summary(answerable)
         summary["citations"] = _citation_summary(answerable)
         summary["refusals"] = _refusal_summary(results)
+    if any(r.conversation for r in results):
+        summary["conversations"] = _conversation_summary(results, retrieval_only)
     summary["latency"] = _latency_summary(results)
     summary["by_type"] = _by_type(results)
+    return summary
+
+
+def _conversation_summary(results: Sequence[QuestionResult], retrieval_only: bool) -> dict[str, Any]:
+    """First turns and follow-ups apart: a follow-up is only right when the system kept
+    track of the conversation (its own earlier answers are the history)."""
+    turns = [r for r in results if r.conversation]
+    first = [r for r in turns if r.turn == 1]
+    follow_ups = [r for r in turns if r.turn > 1]
+    summary: dict[str, Any] = {"conversations": len({r.conversation for r in turns}),
+                               "turns": len(turns), "follow_ups": len(follow_ups),
+                               "follow_ups_passed": sum(r.passed for r in follow_ups),
+                               "first_turns": len(first), "first_turns_passed": sum(r.passed for r in first)}
+    if not retrieval_only:
+        for name, group in (("first_turns", first), ("follow_ups", follow_ups)):
+            answerable = [r for r in group if not r.unanswerable]
+            summary[f"{name}_answerable"] = len(answerable)
+            summary[f"{name}_right"] = mean(float(r.right) for r in answerable)
     return summary
 
 
@@ -129,6 +149,8 @@ def summary_rows(report: Report) -> list[tuple[str, str, str, str]]:
                   str(f["unanswerable"])),
                  ("refusals", "answerable wrongly refused", _pct(f["answerable_refused"]),
                   str(f["answerable"]))]
+    if "conversations" in s:
+        rows += _conversation_rows(s["conversations"])
     lat = s["latency"]
     for name, label in (("retrieval", "retrieval"), ("first_token", "first token"),
                         ("total", "total")):
@@ -137,6 +159,16 @@ def summary_rows(report: Report) -> list[tuple[str, str, str, str]]:
             rows.append(("latency", f"{label} p50 / p95", value, str(lat[name]["n"])))
     if lat["tokens_per_s"] is not None:
         rows.append(("latency", "tokens/s (generation)", f"{lat['tokens_per_s']:.1f}", ""))
+    return rows
+
+
+def _conversation_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for name, label in (("first_turns", "first turns"), ("follow_ups", "follow-ups")):
+        if f"{name}_right" in c:
+            rows.append(("conversations", f"{label} right", _pct(c[f"{name}_right"]),
+                         str(c[f"{name}_answerable"])))
+        rows.append(("conversations", f"{label} passed", f"{c[f'{name}_passed']}/{c[name]}", str(c[name])))
     return rows
 
 

@@ -28,6 +28,10 @@ from qa.evaluation.metrics import (
 from qa.evaluation.questions import QuestionItem
 from qa.types import Answer, Citation, Passage
 
+# (question, the system's answer) of an earlier turn; the same as qa.answering.Turn, which
+# is not imported here: the evaluation does not load the answering path until it runs.
+Turn = tuple[str, str]
+
 NDCG_AT = 10  # nDCG is always reported at 10, whatever -k says, so runs stay comparable
 EXCERPT_CHARS = 160
 
@@ -37,7 +41,7 @@ class Answerer(Protocol):
 
     def retrieve(self, question: str, k: int = 10) -> list[Passage]: ...
 
-    def ask(self, question: str) -> Answer: ...
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer: ...
 
 
 @dataclass
@@ -50,6 +54,8 @@ class QuestionResult:
     unanswerable: bool
     sources: list[str]
     kind: str | None
+    conversation: str | None = None  # for a turn of a conversation: its id and 1-based turn
+    turn: int = 0
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     first_relevant: int | None = None  # 1-based rank among the retrieved passages
     gold_passages: int | None = None  # passages in the whole index that are relevant
@@ -90,8 +96,12 @@ def evaluate(assistant: Answerer, items: Sequence[QuestionItem], k: int = 10,
     if warm_up is not None and not retrieval_only:
         warm_up()  # as the web chat does: the first question is not charged for loading
     bar = tqdm(items, desc="evaluating", unit=" q", file=sys.stderr, disable=not progress)
+    histories: dict[str, list[Turn]] = {}
     for item in bar:
-        result = score_question(assistant, item, k, retrieval_only, corpus)
+        history = histories.setdefault(item.conversation, []) if item.conversation else []
+        result = score_question(assistant, item, k, retrieval_only, corpus, history)
+        if item.conversation:  # the next turn hears the system's own answer, as a user would
+            history.append((item.question, result.answer or ""))
         if result.gold_passages == 0:
             what = "gold source" if item.sources else "gold answer"
             warnings.append(f"{item.id} (line {item.line}): no indexed passage holds its {what}; "
@@ -101,14 +111,17 @@ def evaluate(assistant: Answerer, items: Sequence[QuestionItem], k: int = 10,
 
 
 def score_question(assistant: Answerer, item: QuestionItem, k: int, retrieval_only: bool,
-                   corpus: Sequence[Evidence] | None = None) -> QuestionResult:
+                   corpus: Sequence[Evidence] | None = None,
+                   history: Sequence[Turn] = ()) -> QuestionResult:
+    """One question's row; a follow-up is retrieved for and asked with ``history``."""
     judge = Judge(item)
     result = QuestionResult(id=item.id, question=item.question, answers=list(item.answers),
                             unanswerable=item.unanswerable, sources=list(item.sources),
-                            kind=item.kind)
+                            kind=item.kind, conversation=item.conversation, turn=item.turn)
     try:
         started = time.perf_counter()
-        passages = assistant.retrieve(item.question, k=max(k, NDCG_AT))
+        passages = assistant.retrieve(_search_query(assistant, item.question, history),
+                                      k=max(k, NDCG_AT))
         result.timings["retrieval"] = time.perf_counter() - started
     except QAError as error:
         result.error = str(error)
@@ -116,11 +129,19 @@ def score_question(assistant: Answerer, item: QuestionItem, k: int, retrieval_on
     _score_retrieval(result, judge, passages, k, corpus)
     if not retrieval_only and result.error is None:
         try:
-            _score_answer(result, judge, assistant.ask(item.question))
+            answer = assistant.ask(item.question, history=list(history)) if history else \
+                assistant.ask(item.question)
+            _score_answer(result, judge, answer)
         except QAError as error:
             result.error = str(error)
     result.verdict, result.passed = verdict(result, k, retrieval_only)
     return result
+
+
+def _search_query(assistant: Answerer, question: str, history: Sequence[Turn]) -> str:
+    """What the system searches for: a follow-up's query carries the exchange it continues."""
+    rewrite = getattr(assistant, "retrieval_query", None)
+    return rewrite(question, history) if history and rewrite else question
 
 
 def _score_retrieval(result: QuestionResult, judge: Judge, passages: Sequence[Passage], k: int,
