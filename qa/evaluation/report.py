@@ -43,11 +43,34 @@ def summarize(results: Sequence[QuestionResult], k: int, retrieval_only: bool) -
         summary["answers"] = _answer_summary(answerable)
         summary["citations"] = _citation_summary(answerable)
         summary["refusals"] = _refusal_summary(results)
+    if not retrieval_only:
+        summary["checks"] = _check_summary(results)
     if any(r.conversation for r in results):
         summary["conversations"] = _conversation_summary(results, retrieval_only)
     summary["latency"] = _latency_summary(results)
     summary["by_type"] = _by_type(results)
     return summary
+
+
+def _check_summary(results: Sequence[QuestionResult]) -> dict[str, dict[str, int]]:
+    """Per check (in the order they first ran): how often it fired (retried or refused) on
+    answerable and on unanswerable questions, and how many answers it refused whose draft
+    held a gold answer (a right answer turned into a refusal)."""
+    answered = [r for r in results if r.error is None and r.abstained is not None]
+    names = list(dict.fromkeys(v["check"] for r in answered for v in r.trace))
+    answerable = [r for r in answered if not r.unanswerable]
+    unanswerable = [r for r in answered if r.unanswerable]
+    return {name: {"fired_answerable": sum(_fired(r, name) for r in answerable),
+                   "answerable": len(answerable),
+                   "fired_unanswerable": sum(_fired(r, name) for r in unanswerable),
+                   "unanswerable": len(unanswerable),
+                   "right_refused": sum(bool(r.abstained and r.draft_right and _fired(r, name, ("refuse",)))
+                                        for r in answerable)}
+            for name in names}
+
+
+def _fired(result: QuestionResult, check: str, actions: tuple[str, ...] = ("retry", "refuse")) -> bool:
+    return any(v["check"] == check and v["action"] in actions for v in result.trace)
 
 
 def _conversation_summary(results: Sequence[QuestionResult], retrieval_only: bool) -> dict[str, Any]:
@@ -162,6 +185,16 @@ def summary_rows(report: Report) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def check_rows(report: Report) -> list[tuple[str, str, str, str]]:
+    """(check, fired on answerable, fired on unanswerable, right answers refused) rows."""
+    return [(name, f"{c['fired_answerable']}/{c['answerable']}",
+             f"{c['fired_unanswerable']}/{c['unanswerable']}", str(c["right_refused"]))
+            for name, c in report.summary.get("checks", {}).items()]
+
+
+CHECK_HEADERS = ("check", "fired: answerable", "fired: unanswerable", "right answers refused")
+
+
 def _conversation_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     for name, label in (("first_turns", "first turns"), ("follow_ups", "follow-ups")):
@@ -193,6 +226,8 @@ def format_console(report: Report) -> str:
             f"({s['answerable']} answerable, {s['unanswerable']} unanswerable), {mode}; "
             f"passed {s['passed']}/{s['questions']}")
     parts = [head, "", format_table(summary_rows(report), ("section", "metric", "value", "n"))]
+    if check_rows(report):
+        parts += ["", format_table(check_rows(report), CHECK_HEADERS, numeric_columns=3)]
     failed = [r for r in report.questions if not r.passed]
     if failed:
         parts += ["", f"Not passed ({len(failed)}):"]
@@ -212,6 +247,8 @@ def format_markdown(report: Report) -> str:
              f"k={config.get('k')}; run {config.get('started')}",
              f"- passed: {s['passed']}/{s['questions']}", "", "## Summary", "",
              _md_table(("section", "metric", "value", "n"), summary_rows(report)), "",
+             *(["## Checks", "", _md_table(CHECK_HEADERS, check_rows(report)), ""]
+               if check_rows(report) else []),
              "## By question type", "",
              _md_table(("type", "questions", "passed"),
                        [(t, str(g["questions"]), str(g["passed"]))
@@ -239,6 +276,11 @@ def _md_details(result: QuestionResult) -> list[str]:
         lines.append(f"- source: {' / '.join(excerpt(s) for s in result.sources)}")
     if result.answer is not None:
         lines.append(f"- answer: {' '.join(result.answer.split())}")
+    for v in result.trace:
+        lines.append(f"- check {v['check']}: {v['action']}" + (f" ({v['detail']})" if v["detail"] else ""))
+    if result.draft is not None:
+        held = "holds gold" if result.draft_right else "does not hold gold"
+        lines.append(f"- draft ({held}): {' '.join(result.draft.split())}")
     for c in result.citations:
         mark = "holds gold" if c["supports"] else "does not hold gold"
         lines.append(f"- cited [{c['number']}] ({mark}): {c['excerpt']}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from qa.errors import QAError
@@ -66,6 +66,9 @@ class QuestionResult:
     answer: str | None = None
     abstained: bool | None = None
     refusal_reason: str | None = None  # why the generated answer was refused, when it was
+    trace: list[dict[str, str]] = field(default_factory=list)  # the checks' verdicts, in order
+    draft: str | None = None  # the model's text when a check refused or retried it
+    draft_right: bool | None = None  # that draft holds a gold answer (answerable questions)
     citations: list[dict[str, Any]] = field(default_factory=list)
     exact_match: float | None = None
     f1: float | None = None
@@ -166,11 +169,15 @@ def _score_answer(result: QuestionResult, judge: Judge, answer: Answer) -> None:
     result.answer = answer.text
     result.abstained = answer.abstained
     result.refusal_reason = answer.refusal_reason
+    result.trace = [asdict(v) for v in answer.trace]
+    result.draft = answer.draft
     # The answer's own timings replace the separate retrieve() call's: they are what users wait.
     result.timings = {name: float(value) for name, value in answer.timings.items()}
     result.citations = [_citation_row(c, judge) for c in answer.citations]
     if judge.item.unanswerable:
         return
+    if answer.draft is not None:
+        result.draft_right = contains_answer(answer.draft, judge.item.answers)
     text = "" if answer.abstained else answer.text
     result.exact_match = exact_match(text, judge.item.answers)
     result.f1 = token_f1(text, judge.item.answers)
