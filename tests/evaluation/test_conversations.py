@@ -15,7 +15,7 @@ from qa.evaluation.report import build_report, format_console
 from qa.evaluation.runner import evaluate
 from qa.types import Answer, Passage
 from tests.conftest import ROOT
-from tests.evaluation.test_runner import GOLD, OTHER, TIMINGS, _cite
+from tests.evaluation.scripted import GOLD, OTHER, TIMINGS, _cite
 
 CONVO = ROOT / "evals" / "convo25"
 

@@ -1,14 +1,15 @@
-"""The report's checks table: how often each check fired on answerable and on unanswerable
-questions, and how many right answers (drafts holding a gold answer) it refused."""
+"""The report: console and markdown figures, aligned tables, and the checks table (how often
+each check fired on answerable and on unanswerable questions, and how many right answers,
+drafts holding a gold answer, it refused)."""
 
 from __future__ import annotations
 
 import json
 
-from qa.evaluation.report import build_report, format_console, format_markdown, write_report
+from qa.evaluation.report import build_report, format_console, format_markdown, format_table, write_report
 from qa.evaluation.runner import evaluate
 from qa.types import Answer, Passage, Verdict
-from tests.evaluation.test_runner import GOLD, TIMINGS, _cite, _item
+from tests.evaluation.scripted import GOLD, TIMINGS, _cite, _item, scripted_run
 
 REFUSAL = "The documents do not say."
 
@@ -63,3 +64,25 @@ def test_a_run_without_verdicts_has_an_empty_checks_table() -> None:
     results, _ = evaluate(assistant, [_item()], progress=False)
     report = build_report(results, {"k": 10, "retrieval_only": False})
     assert report.summary["checks"] == {} and "right answers refused" not in format_console(report)
+
+
+def test_console_and_markdown_show_figures_and_failed_rows() -> None:
+    results, _ = scripted_run()
+    report = build_report(results, {"k": 10, "retrieval_only": False,
+                                    "questions_file": "set.jsonl"})
+    console = format_console(report)
+    assert "hit@10" in console and "66.7%" in console
+    assert "Not passed (3):" in console and "answered (should refuse)" in console
+    markdown = format_markdown(report)
+    assert "| citations | precision | 50.0% | 2 |" in markdown
+    assert "### wrong: wrong" in markdown and "- answer: Twelve nations [2]." in markdown
+    assert "cited [2] (does not hold gold)" in markdown
+
+
+def test_format_table_aligns_columns() -> None:
+    table = format_table([("a", "long metric", "1.0%", "3"), ("bb", "m", "100.0%", "12")],
+                         ("s", "metric", "value", "n"))
+    lines = table.splitlines()
+    assert lines[0] == "s   metric        value   n"
+    assert lines[2] == "a   long metric    1.0%   3"
+    assert lines[3] == "bb  m            100.0%  12"
