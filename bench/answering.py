@@ -80,7 +80,7 @@ def bare_llama(settings: Any, threads: int | None = None) -> Any:
     """A plain ``Llama`` over the same GGUF file with the generator's own parameters."""
     from llama_cpp import Llama
 
-    from qa.models import resolve_generator
+    from qa.models.files import resolve_generator
 
     path = resolve_generator(settings.generator_path, settings.cache_dir)
     threads = threads or settings.n_threads

@@ -122,8 +122,8 @@ def worker() -> dict[str, Any]:
     import os
 
     from qa.answering import Assistant
-    from qa.embedding import Embedder
-    from qa.indexing import update_index
+    from qa.index.indexing import update_index
+    from qa.models.embedder import Embedder
     from qa.settings import Settings
 
     questions = seed_questions(QUESTIONS)

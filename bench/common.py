@@ -215,9 +215,9 @@ def run_json_worker(argv: Sequence[str], timeout: float) -> dict[str, Any]:
 
 
 def prepare_embedder() -> None:
-    """The onnx embedder's one-time preparation (~10 s, qa/onnx_model.py), done before
+    """The onnx embedder's one-time preparation (~10 s, qa/models/onnx.py), done before
     anything is timed: a first run on a fresh machine would otherwise count it."""
-    from qa.onnx_model import prepare_onnx_model
+    from qa.models.onnx import prepare_onnx_model
     from qa.settings import Settings
 
     prepare_onnx_model(Settings.from_env().cache_dir)

@@ -62,8 +62,8 @@ def boolq_subset(questions: int | None, passages: int | None) -> tuple[list[str]
 
 def evaluate(backend: str, questions: list[str], gold: np.ndarray, documents: list[Any]) -> dict[str, Any]:
     """Index the passages with the system's indexer and this backend, then rank by dense score only."""
-    from qa.embedding import Embedder
-    from qa.indexing import apply_documents, open_or_create
+    from qa.index.indexing import apply_documents, open_or_create
+    from qa.models.embedder import Embedder
     from qa.settings import Settings
 
     settings = Settings.from_env(index_dir=OUT / "unused")

@@ -82,8 +82,8 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
 def system_worker(args: argparse.Namespace) -> dict[str, Any]:
     """``update_index`` over the corpus into a fresh index; records the texts it embedded."""
     started, cpu_started = time.perf_counter(), time.process_time()
-    from qa.embedding import Embedder
-    from qa.indexing import update_index
+    from qa.index.indexing import update_index
+    from qa.models.embedder import Embedder
     from qa.settings import Settings
 
     index_dir = OUT / f"index-{Path(args.corpus).name}"
@@ -129,7 +129,7 @@ def bare_worker(args: argparse.Namespace) -> dict[str, Any]:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        from qa.models import resolve_embedder
+        from qa.models.files import resolve_embedder
         from qa.settings import Settings
 
         torch.set_num_threads(Settings().n_threads)

@@ -1,4 +1,4 @@
-"""Why the embedder's session keeps layer norms unfused (qa/onnx_model.py).
+"""Why the embedder's session keeps layer norms unfused (qa/models/onnx.py).
 
     python bench/layer_norm.py                # 300 BoolQ passages, 3 alternating runs each
     python bench/layer_norm.py --texts 600 --repeats 5
@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def whole_model(count: int, repeats: int) -> dict[str, float]:
-    from qa.embedding import load_tokenizer
-    from qa.models import EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER, packaged_file
-    from qa.onnx_model import DISABLED_FUSIONS, prepare_onnx_model
+    from qa.models.embedder import load_tokenizer
+    from qa.models.files import EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER, packaged_file
+    from qa.models.onnx import DISABLED_FUSIONS, prepare_onnx_model
     from qa.settings import Settings
 
     tokenizer = load_tokenizer(packaged_file(EMBEDDER_DISTRIBUTION, EMBEDDER_FOLDER))

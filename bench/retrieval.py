@@ -3,8 +3,8 @@
     python bench/retrieval.py                       # 10k, 100k and 1M chunks
     python bench/retrieval.py --sizes 10000 100000 --queries 300
 
-Indexes are built with ``qa.store.build_faiss`` and searched with
-``qa.store.search_vectors``, the store's own code: one query at a time for 30
+Indexes are built with ``qa.index.store.build_faiss`` and searched with
+``qa.index.store.search_vectors``, the store's own code: one query at a time for 30
 neighbours as the retriever asks, single-threaded, the approximate index's
 candidates re-scored with the exact vectors. The exact and approximate index
 take turns on each query. recall@10 is the share of the exact top 10 that the
@@ -114,7 +114,7 @@ def measure_real() -> list[dict[str, Any]]:
 
 def measure(label: str, vectors: np.ndarray, queries: np.ndarray, forced: str | None) -> list[dict[str, Any]]:
     """Exact against approximate search, query by query; marks the type the store would choose."""
-    from qa.store import build_faiss, index_type_for, search_vectors
+    from qa.index.store import build_faiss, index_type_for, search_vectors
 
     chosen = forced or index_type_for(len(vectors))
     built: dict[str, tuple[Any, float]] = {}

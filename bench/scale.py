@@ -134,7 +134,7 @@ def run_baseline(source: Path, revision: str, argv: list[str]) -> dict[str, Any]
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     import os
 
-    from qa.embedding import Embedder
+    from qa.models.embedder import Embedder
     from qa.settings import Settings
 
     size = args.sizes[0]
@@ -144,7 +144,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     build_seconds = ensure_index(folder, size, embedder, settings)
     embedder.encode(["warm up"])  # the model loads once per process, not per open
 
-    from qa.store import IndexStore
+    from qa.index.store import IndexStore
 
     started = time.perf_counter()
     store = IndexStore.load(folder, embedder.name)
@@ -167,10 +167,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
 def ensure_index(folder: Path, size: int, embedder: Any, settings: Any) -> float | None:
     """The synthetic corpus indexed once (random vectors); seconds it took, None if reused."""
-    from qa.chunking import chunk_documents
-    from qa.documents import load_documents
-    from qa.indexing import chunking_config
-    from qa.store import IndexStore, index_exists
+    from qa.index.indexing import chunking_config
+    from qa.index.store import IndexStore, index_exists
+    from qa.ingest.chunking import chunk_documents
+    from qa.ingest.documents import load_documents
 
     if index_exists(folder):
         return None
@@ -192,7 +192,7 @@ def ensure_index(folder: Path, size: int, embedder: Any, settings: Any) -> float
 def first_answer_ready(store: Any, embedder: Any, settings: Any) -> None:
     """One hybrid retrieval: whatever the index builds lazily (a BM25 index, before
     segments) is built here, so "open" is the wait until a question can be answered."""
-    from qa.retrieval import Retriever
+    from qa.retrieve.hybrid import Retriever
 
     Retriever(store, embedder, candidates=settings.candidates).retrieve("first question", 1)
 
@@ -214,7 +214,7 @@ def write_files(folder: Path, count: int, start: int) -> list[Path]:
 
 
 def retrieval(store: Any, embedder: Any, settings: Any, count: int) -> dict[str, float]:
-    from qa.retrieval import Retriever
+    from qa.retrieve.hybrid import Retriever
 
     retriever = Retriever(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
                           dense_weight=settings.dense_weight)

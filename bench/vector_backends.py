@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
              ("retrieval", lambda: retrieval_latency(stores, embedder, settings)),
              ("boolq", lambda: boolq_ndcg(embedder, settings, args.boolq))]
     if args.scale_only:  # over the FAISS index of the news documents an earlier run left
-        from qa.store import IndexStore
+        from qa.index.store import IndexStore
 
         steps = []
         stores = {"faiss": {"store": IndexStore.load(OUT / "backends-news-faiss" / "index")}}
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _embedder_and_settings() -> tuple[Any, Any]:
-    from qa.embedding import Embedder
+    from qa.models.embedder import Embedder
     from qa.settings import Settings
 
     settings = Settings.from_env()
@@ -119,7 +119,7 @@ class TimedEmbedder:
 def _fresh(settings: Any, name: str, step: str) -> dict[str, Any]:
     """Settings for an empty index of backend ``name`` (a folder per step: a milvus-lite
     database still open in this process must not be deleted under it)."""
-    from qa.vectorstores import backend
+    from qa.index.backends import backend
 
     folder = OUT / f"backends-{step}-{name}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -177,7 +177,7 @@ def retrieval_latency(stores: dict[str, Any], embedder: Any, settings: Any) -> l
 
 def boolq_ndcg(embedder: Any, settings: Any, limit: int) -> list[dict[str, Any]]:
     from evals.boolq import QuestionRanks, locate_dev_file, read_boolq, summarize_method, to_documents
-    from qa.indexing import apply_documents, open_or_create
+    from qa.index.indexing import apply_documents, open_or_create
 
     data = read_boolq(locate_dev_file(), limit)
     documents = to_documents(data)
@@ -189,7 +189,7 @@ def boolq_ndcg(embedder: Any, settings: Any, limit: int) -> list[dict[str, Any]]
             store = open_or_create(side["settings"].index_dir, embedder, side["settings"])
             store, _ = apply_documents(store, documents, embedder, side["settings"], prune=False)
         else:
-            from qa.vectorstores.milvus import connect
+            from qa.index.backends.milvus import connect
 
             store = connect(side["settings"], embedder)
             store.update(documents, embedder, side["settings"], prune=False)
@@ -264,8 +264,8 @@ def _write_faiss(store: Any, copies: list[Any], folder: Path, settings: Any) -> 
 
 
 def _write_milvus(store: Any, copies: list[Any], uri: str, settings: Any) -> int:
-    from qa.lexical import tokens
-    from qa.vectorstores.milvus import BATCH, Meta, _chunk_row, _document_rows, connect
+    from qa.index.backends.milvus import BATCH, Meta, _chunk_row, _document_rows, connect
+    from qa.index.lexical import tokens
 
     class Named:  # what ``connect`` reads of an embedder to create the collections
         name, dimension = store.manifest.embedder, store.manifest.dimension
@@ -273,7 +273,7 @@ def _write_milvus(store: Any, copies: list[Any], uri: str, settings: Any) -> int
     milvus = connect(settings.replace(vector_backend="milvus", vector_uri=uri), Named())
     config = store.manifest.chunking
     titles = {d.doc_id: d.title for d in store.documents.values()}
-    from qa.chunking import search_text
+    from qa.ingest.chunking import search_text
 
     terms = tokens([search_text(titles[c.doc_id], c.text, bool(config["with_title"]))
                            for c in store.chunks])

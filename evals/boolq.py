@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import QAError
-from qa.evaluation import format_table, hit_at, mean, ndcg_at, reciprocal_rank
+from qa.evaluation.metrics import hit_at, mean, ndcg_at, reciprocal_rank
+from qa.evaluation.report import format_table
 from qa.settings import Settings
 from qa.types import Document
 
@@ -139,8 +140,8 @@ def write_question_set(data: BoolQData, folder: Path) -> tuple[Path, Path]:
 def build_store(documents: list[Document], index_dir: Path, settings: Settings) -> Any:
     """The passages indexed as the system indexes files; embeddings reused from ``index_dir``."""
     from qa.cli import progress_bar
-    from qa.embedding import Embedder
-    from qa.indexing import apply_documents, open_or_create
+    from qa.index.indexing import apply_documents, open_or_create
+    from qa.models.embedder import Embedder
 
     embedder = Embedder.from_settings(settings)
     store = open_or_create(index_dir, embedder, settings)
@@ -159,7 +160,10 @@ def rankers(retriever: Any, depth: int) -> dict[str, Callable[[str], list[str]]]
     def by_rows(search: Search) -> Callable[[str], list[str]]:
         return lambda q: unique([chunks[row].doc_id for row, _ in search(q, depth)])
 
-    return {"bm25": by_rows(retriever.lexical), "dense": by_rows(retriever.dense),
+    def dense(question: str, n: int) -> list[tuple[int, float]]:
+        return retriever.store.search(retriever.embedder.encode_remembered([question])[0], n)
+
+    return {"bm25": by_rows(retriever.lexical), "dense": by_rows(dense),
             "hybrid": lambda q: unique([p.doc_id for p in retriever.retrieve(q, depth)])}
 
 
@@ -172,7 +176,7 @@ def score(data: BoolQData, store: Any, embedder: Any, settings: Settings, k: int
     """Per-method figures, per-question ranks, and seconds spent embedding the questions."""
     from tqdm import tqdm
 
-    from qa.retrieval import Retriever
+    from qa.retrieve.hybrid import Retriever
 
     started = time.perf_counter()
     # All questions in one batch up front (one at a time costs far more per question on a

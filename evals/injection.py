@@ -127,11 +127,11 @@ def run(briefings: tuple[Briefing, ...] = BRIEFINGS, attacks: tuple[Attack, ...]
         generator: Any = None, embedder: Any = None) -> list[Row]:
     """Ask every question of every injected briefing, each in an index of its own."""
     from qa.answering import Assistant, make_generator
-    from qa.documents import load_document
-    from qa.embedding import Embedder
-    from qa.indexing import apply_documents, chunking_config
+    from qa.index.indexing import apply_documents, chunking_config
+    from qa.index.store import IndexStore
+    from qa.ingest.documents import load_document
+    from qa.models.embedder import Embedder
     from qa.settings import Settings
-    from qa.store import IndexStore
 
     settings = Settings.from_env()
     embedder = embedder or Embedder.from_settings(settings)

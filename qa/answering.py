@@ -26,12 +26,13 @@ from qa.checks.evidence import (
 from qa.checks.judge import ModelJudge
 from qa.citations import is_refusal, resolve_citations, strip_markers
 from qa.compaction import PassageCompactor
-from qa.documents import load_documents
-from qa.embedding import Embedder
 from qa.errors import EmptyQuestionError, NoDocumentsError, QuestionTooLongError
 from qa.generators import ChatGenerator, make_generator
-from qa.indexing import IndexReport, Progress
+from qa.index.backends import DocumentInfo, Store, backend, backend_of
+from qa.index.indexing import IndexReport, Progress
+from qa.ingest.documents import load_documents
 from qa.injection import InjectionGuard
+from qa.models.embedder import Embedder
 from qa.near_misses import (
     answers_someone_else,
     name_added,
@@ -45,11 +46,10 @@ from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
 from qa.reader.context import ContextPlan, build_context
 from qa.reader.document_reader import DocumentReader, Question
 from qa.reader.reply import ReaderPrompt
-from qa.retrieval import merge_neighbours
+from qa.retrieve.hybrid import merge_neighbours
 from qa.settings import Settings
 from qa.slots import asked_slot, fills
 from qa.types import CHECKING, REFUSE, RETRYING, Answer, Chunk, Citation, Document, Passage, Stage, Verdict
-from qa.vectorstores import Store, backend, backend_of
 from qa.verification import (
     KINDS,
     adds_information,
@@ -399,7 +399,7 @@ class Assistant:
         self._set_store(self.backend.remove(self.store, doc_id, self.index_dir))
 
     @property
-    def documents(self) -> list[dict[str, Any]]:
+    def documents(self) -> list[DocumentInfo]:
         return self.backend.listing(self.store)
 
     # -- internals ---------------------------------------------------------------

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa.chunking import sentence_spans
+from qa.ingest.chunking import sentence_spans
 from qa.types import Citation, Passage
 from qa.verification import Verification, support, verify
 

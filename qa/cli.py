@@ -6,15 +6,18 @@ Errors print one line and exit non-zero; never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shutil
 import sys
+import tempfile
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from qa.errors import QAError
+from qa.errors import QAError, QuestionSetError, UsageError
 from qa.settings import Settings
 
 
@@ -104,19 +107,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**{n: getattr(args, n, None) for n in names})
 
 
-def open_assistant(args: argparse.Namespace) -> Any:
+@contextlib.contextmanager
+def open_assistant(args: argparse.Namespace, scratch: bool = False) -> Iterator[Any]:
+    """The Assistant a command talks to: ``--docs`` are indexed first (into the index folder,
+    or with ``scratch`` into a temporary one unless ``--index`` names one, so an evaluation
+    never rewrites the user's everyday index by surprise)."""
     from qa.answering import Assistant
 
     settings = settings_from(args)
-    if getattr(args, "docs", None):
-        return Assistant.from_folder(args.docs, settings.index_dir, settings=settings,
-                                     progress=progress_bar())
-    return Assistant.open(settings.index_dir, settings=settings)
+    if not getattr(args, "docs", None):
+        yield Assistant.open(settings.index_dir, settings=settings)
+        return
+    with contextlib.ExitStack() as stack:
+        index_dir = settings.index_dir
+        if scratch and not getattr(args, "index_dir", None):
+            index_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-index-")))
+        yield Assistant.from_folder(args.docs, index_dir, settings=settings, progress=progress_bar())
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from qa.embedding import Embedder
-    from qa.vectorstores import backend
+    from qa.index.backends import backend
+    from qa.models.embedder import Embedder
 
     settings = settings_from(args)
     if not args.paths and not args.repair:
@@ -129,7 +140,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise UsageError("--repair and --rebuild exclude each other: --repair keeps what survives.")
     embedder = Embedder.from_settings(settings)
     if args.repair:
-        from qa.repair import repair_index
+        from qa.index.repair import repair_index
 
         _, repaired = repair_index(settings.index_dir, embedder, settings)
         print(f"Repaired {settings.index_dir}: {repaired.summary()}")
@@ -143,18 +154,18 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-class UsageError(QAError):
-    pass
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
-    assistant = open_assistant(args)
-    answer = _stream_answer(assistant, args.question, [])
+    with open_assistant(args) as assistant:
+        answer = _stream_answer(assistant, args.question, [])
     return 0 if answer is not None else 1
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    assistant = open_assistant(args)
+    with open_assistant(args) as assistant:
+        return _chat(assistant)
+
+
+def _chat(assistant: Any) -> int:
     print("Ask about the documents; an empty line or Ctrl-D ends the chat.")
     history: list[tuple[str, str]] = []
     while True:
@@ -176,7 +187,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     check_port_free(settings.host, settings.port)  # before anything loads
-    from qa.app import serve
+    from qa.web.app import serve
 
     try:
         serve(settings, docs=getattr(args, "docs", None))
@@ -221,9 +232,35 @@ def _port_error(host: str, port: int, reason: str) -> QAError:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.evaluation import run_from_cli
+    """``qa eval``: load the set, open (or build) the index, score, print, write reports."""
+    from qa.evaluation.questions import load_question_set
+    from qa.evaluation.report import build_report, format_console, write_report
+    from qa.evaluation.runner import corpus_of, evaluate
 
-    return run_from_cli(args, settings_from(args))
+    settings = settings_from(args)
+    question_set = load_question_set(args.questions)
+    for bad in question_set.bad_lines:
+        print(f"warning: {args.questions}: {bad} (skipped)", file=sys.stderr)
+    if not question_set.items:
+        raise QuestionSetError(f"No usable question in {args.questions}; "
+                               "each line needs an id, a question and answers.")
+    k = max(1, int(args.k))
+    config = {"questions_file": str(args.questions), "docs": args.docs,
+              "index": str(args.index_dir) if args.index_dir else None, "k": k,
+              "retrieval_only": bool(args.retrieval_only),
+              "started": datetime.now(UTC).isoformat(timespec="seconds"),
+              "settings": {"top_k": settings.top_k, "candidates": settings.candidates,
+                           "min_relevance": settings.min_relevance,
+                           "generator": settings.generator_path or "default",
+                           "embedder": settings.embedder_path or "default"}}
+    with open_assistant(args, scratch=True) as assistant:
+        results, warnings = evaluate(assistant, question_set.items, k, args.retrieval_only,
+                                     corpus=corpus_of(assistant))
+    report = build_report(results, config, question_set.bad_lines, warnings)
+    json_path, md_path = write_report(report, Path(args.out))
+    print(format_console(report))
+    print(f"\nReport: {json_path} and {md_path}")
+    return 0
 
 
 def _stream_answer(assistant: Any, question: str, history: list[tuple[str, str]],
@@ -288,8 +325,8 @@ _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
 def format_answer(answer: Any, drafted: bool = False, retried: bool = False) -> str:
     """The answer with its sources numbered from 1; a withdrawn draft or a retry said so."""
-    from qa.app_render import RETRIED, WITHDRAWN
     from qa.citations import renumbered
+    from qa.web.render import RETRIED, WITHDRAWN
 
     if answer.abstained:
         return (f"{WITHDRAWN}\n" if drafted else "") + answer.text

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.chunking import sentence_spans
-from qa.embedding import Embedder
+from qa.ingest.chunking import sentence_spans
 from qa.injection import InjectionGuard
+from qa.models.embedder import Embedder
 from qa.types import Document, Passage
 from qa.verification import terms
 

@@ -78,7 +78,7 @@ def llama_build() -> Finding:
 
 
 def generator_file(settings: Settings) -> Finding:
-    from qa.models import GENERATORS, resolve_generator, sha256_of
+    from qa.models.files import GENERATORS, resolve_generator, sha256_of
 
     name = settings.generator_path or "default"
     try:
@@ -129,7 +129,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def embedder(settings: Settings) -> Finding:
-    from qa.embedding import Embedder
+    from qa.models.embedder import Embedder
 
     try:
         model = Embedder.from_settings(settings)
@@ -141,7 +141,7 @@ def embedder(settings: Settings) -> Finding:
 
 
 def index(folder: Path, settings: Settings) -> Finding:
-    from qa.store import IndexStore, index_exists
+    from qa.index.store import IndexStore, index_exists
 
     if not index_exists(folder):
         return Finding("index", False, f"no index in {folder}",

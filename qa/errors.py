@@ -43,3 +43,15 @@ class IndexBusyError(QAError):
 
 class StorageError(QAError):
     """The index could not be written (disk full, no permission); the previous one is intact."""
+
+
+class UploadError(QAError):
+    """An upload cannot be stored (its name would leave the uploads folder)."""
+
+
+class QuestionSetError(QAError):
+    """The question set cannot be read, or holds no usable question."""
+
+
+class UsageError(QAError):
+    """A command was given arguments that do not go together, or none it needs."""

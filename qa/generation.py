@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import ModelError
-from qa.models import resolve_generator
+from qa.models.files import resolve_generator
 
 Message = dict[str, str]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 from qa.verification import terms
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*")

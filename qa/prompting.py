@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from qa.chunking import sentence_spans
+from qa.ingest.chunking import sentence_spans
 from qa.types import Passage
 
 TokenCounter = Callable[[str], int]

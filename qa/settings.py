@@ -114,13 +114,13 @@ class Settings:
 # Fields that only take some values; numbers below are the least that works.
 _CHOICES = {"embed_backend": ("onnx", "torch"), "fusion": ("convex", "rrf"),
             "reader": ("document", "sentences"), "judge": ("off", "evidence", "turn"),
-            "cold_documents": ("windows", "whole")}
+            "cold_documents": ("windows", "whole"), "vector_backend": ("faiss", "milvus")}
 _AT_LEAST = {"port": 1, "n_ctx": 256, "n_threads": 1, "max_answer_tokens": 1, "chunk_tokens": 16,
              "chunk_overlap_sentences": 0, "top_k": 1, "candidates": 1, "prompt_token_budget": 64,
              "passage_token_budget": 0, "embed_batch_size": 1, "checkpoint_seconds": 0,
              "checkpoint_chunks": 1, "max_question_chars": 1, "max_upload_mb": 1, "temperature": 0,
              "min_relevance": -1, "min_support": 0, "dense_weight": 0, "context_token_budget": 64,
-             "state_cache_mb": 0, "warm_documents": 0}
+             "state_cache_mb": 0, "warm_documents": 0, "generator_timeout": 0.1, "generator_retries": 0}
 _AT_MOST = {"port": 65535, "dense_weight": 1, "min_support": 1, "min_relevance": 1}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 

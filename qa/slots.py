@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.chunking import sentence_spans
+from qa.ingest.chunking import sentence_spans
 from qa.verification import WH_WORD, is_yes_no, stem, terms
 
 _PREPOSITION = "against|with|to|from|for|on|about|by|at|of|into|toward|towards|between|among"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
-from qa.chunking import sentence_spans
+from qa.ingest.chunking import sentence_spans
 from qa.types import Passage
 
 _MARKERS = re.compile(r"(\s*\[\d+\])+")

@@ -16,7 +16,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.embedding import Embedder  # noqa: E402
+from qa.models.embedder import Embedder  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
-from qa.store import IndexStore
+from qa.index.store import IndexStore
 from tests.conftest import FakeGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -65,7 +65,7 @@ def assistant_with(tmp_path, embedder, settings, seed_copy):
     """A real assistant over the seed whose generator replies with a given text (fake:
     the tiny model cannot be made to write a draft that the checks withdraw)."""
     from qa.answering import Assistant
-    from qa.indexing import update_index
+    from qa.index.indexing import update_index
     from tests.conftest import FakeGenerator
 
     folder = tmp_path / "index"
@@ -79,8 +79,8 @@ def assistant_with(tmp_path, embedder, settings, seed_copy):
 
 
 def test_a_withdrawn_draft_is_erased_and_said_to_be_withdrawn(assistant_with):
-    from qa.app_render import WITHDRAWN
     from qa.cli import DraftView, _stream_answer
+    from qa.web.render import WITHDRAWN
 
     assistant = assistant_with("Russia has pledged five billion roubles [1].")  # no passage says five
     piped = io.StringIO()

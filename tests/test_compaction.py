@@ -76,9 +76,9 @@ def test_the_sentence_before_may_come_from_the_previous_chunk(embedder, document
 
 
 def test_remembered_vectors_stay_bounded_and_never_go_missing(embedder, document, monkeypatch):
-    import qa.embedding
+    import qa.models.embedder
 
-    monkeypatch.setattr(qa.embedding, "_VECTOR_MEMO_LIMIT", 3)
+    monkeypatch.setattr(qa.models.embedder, "_VECTOR_MEMO_LIMIT", 3)
     compactor = PassageCompactor(embedder, _words, budget=20)
     for question in ("Where did the officials meet?", "Why did exports fall?", "Who chairs the commission?"):
         kept = compactor.compact(question, _passages(document), {"d1": document})
@@ -88,7 +88,7 @@ def test_remembered_vectors_stay_bounded_and_never_go_missing(embedder, document
 def test_a_question_is_embedded_once_for_retrieval_and_sentence_choice(seed_copy, tmp_path, embedder,
                                                                        settings, monkeypatch):
     from qa.answering import Assistant
-    from qa.indexing import update_index
+    from qa.index.indexing import update_index
     from tests.conftest import FakeGenerator
 
     store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)

@@ -9,7 +9,7 @@ import pytest
 from qa import Assistant
 from qa.errors import EmptyQuestionError, ModelError, QuestionTooLongError
 from qa.generation import Generator
-from qa.store import IndexStore
+from qa.index.store import IndexStore
 from tests.conftest import FakeGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +145,7 @@ def test_start_up_and_configuration_failures_are_one_line(tmp_path, built_index)
 def test_an_index_without_documents_is_never_silently_queried(tmp_path, embedder):
     """An interrupted first run used to leave an empty, valid index that answered
     "the documents do not contain the answer" with exit 0."""
-    from qa.indexing import chunking_config
+    from qa.index.indexing import chunking_config
     from qa.settings import Settings
 
     empty = tmp_path / "index"
@@ -157,13 +157,13 @@ def test_an_index_without_documents_is_never_silently_queried(tmp_path, embedder
 def test_the_web_chat_logs_a_user_mistake_as_one_line(app_assistant, caplog):
     import gradio as gr
 
-    from qa.app import ChatApp
+    from qa.web.app import ChatApp
 
     app = ChatApp(app_assistant, app_assistant.settings)
     with caplog.at_level("INFO"), pytest.raises(gr.Error) as raised:
         app.ask("   ")
     assert raised.value.print_exception is False  # Gradio prints no traceback for it
-    assert [r.getMessage() for r in caplog.records if r.name == "qa.app"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "qa.web.app"] == [
         "refused a request: The question is empty: type a question about the documents."]
 
 

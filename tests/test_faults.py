@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import load_documents
-from qa.indexing import update_index
-from qa.resume import RESUME
-from qa.store import IndexStore
+from qa.index.indexing import update_index
+from qa.index.resume import RESUME
+from qa.index.store import IndexStore
+from qa.ingest.documents import load_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 16  # QA_CHECKPOINT_CHUNKS in these runs: vectors are journalled every 16 chunks
@@ -65,15 +65,15 @@ def slow(original):
         return original(*args, **kwargs)
     return wrapped
 
-import qa.embedding, qa.resume, qa.store
+import qa.models.embedder, qa.index.resume, qa.index.store
 if mode == "kill-after-journal":
-    qa.resume.EmbeddingJournal.append = kill_after(qa.resume.EmbeddingJournal.append)
+    qa.index.resume.EmbeddingJournal.append = kill_after(qa.index.resume.EmbeddingJournal.append)
 elif mode == "kill-before-save-write":
-    qa.store._write_atomic = kill_before(qa.store._write_atomic)
+    qa.index.store._write_atomic = kill_before(qa.index.store._write_atomic)
 elif mode == "disk-full":
-    qa.store._write_atomic = disk_full(qa.store._write_atomic)
+    qa.index.store._write_atomic = disk_full(qa.index.store._write_atomic)
 elif mode == "slow":
-    qa.embedding.Embedder.encode = slow(qa.embedding.Embedder.encode)
+    qa.models.embedder.Embedder.encode = slow(qa.models.embedder.Embedder.encode)
 from qa.cli import main
 sys.exit(main(argv))
 """
@@ -214,8 +214,8 @@ def test_a_model_file_that_vanishes_while_serving_is_one_line(tmp_path, embedder
     import gradio as gr
 
     from qa.answering import Assistant
-    from qa.app import ChatApp
-    from qa.models import resolve_generator
+    from qa.models.files import resolve_generator
+    from qa.web.app import ChatApp
 
     docs = _briefings(tmp_path / "docs", 1, 10)
     model = tmp_path / "model.gguf"

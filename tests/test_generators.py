@@ -16,7 +16,7 @@ from qa.errors import GeneratorUnavailableError
 from qa.generation import Generator
 from qa.generators import backend_name, make_generator
 from qa.generators.openai_server import OpenAIGenerator
-from qa.models import resolve_generator
+from qa.models.files import resolve_generator
 from qa.settings import Settings
 from tests.servers import free_port, llama_server
 
@@ -88,7 +88,7 @@ def test_a_server_that_never_answers_times_out():
 
 def test_the_web_chat_stays_up_when_the_server_is_down(tmp_path, embedder, settings, seed_copy):
     from qa.answering import Assistant
-    from qa.app import Asked, ChatApp
+    from qa.web.app import Asked, ChatApp
 
     down = f"http://127.0.0.1:{free_port()}/v1"
     settings = settings.replace(index_dir=tmp_path / "index", generator_url=down, generator_retries=0,

@@ -19,12 +19,12 @@ import pytest
 
 from evals.injection import ATTACKS, BRIEFINGS, GENERIC_QUESTION, run, summary, write_injected
 from qa.answering import Assistant
-from qa.chunking import sentence_spans
-from qa.documents import load_document
-from qa.indexing import apply_documents, chunking_config
+from qa.index.indexing import apply_documents, chunking_config
+from qa.index.store import IndexStore
+from qa.ingest.chunking import sentence_spans
+from qa.ingest.documents import load_document
 from qa.injection import MIN_RELEVANCE, OBEYED_MARGIN, ORDER_MARGIN, InjectionGuard
 from qa.prompting import quote
-from qa.store import IndexStore
 from tests.conftest import FakeGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

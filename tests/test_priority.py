@@ -49,7 +49,7 @@ def test_a_background_wait_ends_after_its_limit():
 def test_documents_added_to_an_assistant_are_embedded_as_background_work(
         seed_copy, tmp_path, embedder, settings, monkeypatch):
     from qa.answering import Assistant
-    from qa.indexing import update_index
+    from qa.index.indexing import update_index
     from tests.conftest import FakeGenerator
 
     index_dir = tmp_path / "index"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from qa.models import resolve_generator
+from qa.models.files import resolve_generator
 from qa.settings import Settings
 from tests.conftest import ROOT, SEEDS
 from tests.servers import free_port, llama_server, milvus_server, running

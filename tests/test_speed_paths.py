@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import store as store_module
-from qa.embedding import ONNX_NAME, Embedder
 from qa.errors import IndexUnavailableError, ModelError
-from qa.indexing import update_index
-from qa.onnx_model import prepare_onnx_model
+from qa.index import store as store_module
+from qa.index.indexing import update_index
+from qa.index.store import IndexStore, build_faiss, index_type_for
+from qa.models.embedder import ONNX_NAME, Embedder
+from qa.models.onnx import prepare_onnx_model
 from qa.settings import Settings
-from qa.store import IndexStore, build_faiss, index_type_for
 from qa.types import Chunk, Document
 
 TEXTS = [
@@ -80,7 +80,7 @@ def test_onnx_backend_never_imports_torch(onnx_cache, tmp_path):
 
     prepare_onnx_model(onnx_cache)
 
-    code = ("import sys; from pathlib import Path; from qa.embedding import Embedder; "
+    code = ("import sys; from pathlib import Path; from qa.models.embedder import Embedder; "
             f"e = Embedder(backend='onnx', cache_dir=Path({str(onnx_cache)!r})); e.encode(['hello']); "
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

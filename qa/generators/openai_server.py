@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from qa.errors import GeneratorUnavailableError
 from qa.generation import open_llama
 from qa.generators import Message, check_url
-from qa.models import resolve_generator
+from qa.models.files import resolve_generator
 from qa.settings import Settings
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; a down server fails fast

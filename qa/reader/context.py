@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from qa.retrieval import merge_neighbours
+from qa.retrieve.hybrid import merge_neighbours
 from qa.types import Document, Passage
 
 TokenCounter = Callable[[str], int]

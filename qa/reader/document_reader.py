@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from qa.checks import Check, Draft, run_checks
-from qa.chunking import sentence_spans
+from qa.ingest.chunking import sentence_spans
 from qa.reader.context import Context
 from qa.reader.evidence import Span, locate
 from qa.reader.reply import REFUSAL, ReaderPrompt, Reply, answer_pieces, parse_reply

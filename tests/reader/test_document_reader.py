@@ -11,7 +11,7 @@ import pytest
 
 from qa import Assistant
 from qa.generation import Generator
-from qa.store import IndexStore
+from qa.index.store import IndexStore
 from qa.types import ACCEPT, REFUSE, RETRY, RETRYING, Answer, Stage
 from tests.conftest import FakeGenerator
 

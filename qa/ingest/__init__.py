@@ -1,0 +1,2 @@
+"""Ingest: files become documents (readers per format) and documents become chunks
+(sentence-aware, each with its character span and page)."""

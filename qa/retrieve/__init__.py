@@ -1,0 +1,1 @@
+"""Retrieve: a question becomes ranked passages (dense and BM25 results fused)."""
