@@ -59,7 +59,7 @@ class Settings:
     # "sentences" is the older reader of ~110 tokens of selected sentences.
     reader: str = "document"
     context_token_budget: int = 1800  # tokens of documents the document reader sees
-    judge: str = "off"  # "evidence" or "turn": the model judges its draft (qa/checks/judge.py)
+    judge: str = "evidence"  # "turn" or "off": the model judges its draft (qa/checks/judge.py)
     english_checks: bool = False  # also run the English-only rules (qa/checks/english.py)
     state_cache_mb: int = 1024  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
     cold_documents: str = "windows"  # or "whole": a document not yet warmed, read as windows or whole
