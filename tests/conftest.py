@@ -5,7 +5,6 @@ and the fake says so."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import threading
 from collections.abc import Iterable, Iterator
@@ -74,28 +73,10 @@ class FakeGenerator:
     def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None,
                     grammar: str | None = None) -> Iterator[str]:
         self.prompts.append(messages)
-        reply = self.reply
-        if grammar is not None and not reply.startswith("Answer:"):
-            reply = reader_form(reply, messages[-1]["content"])
-        yield from (w + " " for w in reply.split(" "))
+        yield from (w + " " for w in self.reply.split(" "))
 
     def warm(self, messages: list[dict[str, str]]) -> None:
         self.warmed.append(messages)
-
-
-def reader_form(reply: str, prompt: str) -> str:
-    """A sentence-reader reply ("X [2].") as the document reader's form, quoting the
-    sentence of document 2 that shares most words with it: a fake reader that quotes well."""
-    if "do not say" in reply:
-        return "Answer: The documents do not say."
-    marker = re.search(r"\[(\d+)\]", reply)
-    number = int(marker.group(1)) if marker else 1
-    answer = re.sub(r"\s*\[\d+\]", "", reply).strip()
-    blocks = dict(re.findall(r"\[(\d+)\] (.*?)(?=\n\n\[\d+\] |\n</documents>)", prompt, re.DOTALL))
-    sentences = re.split(r"(?<=[.!?])\s+", blocks.get(str(number), ""))
-    wanted = set(answer.lower().split())
-    best = max(sentences, key=lambda s: len(wanted & set(s.lower().split())), default="")
-    return f'Answer: {answer}\nEvidence [{number}]: "{best.rstrip(".")}"'
 
 
 def ask_at_once(server: str, questions: Iterable[str], timeout: float) -> dict[str, Any]:

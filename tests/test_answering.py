@@ -1,5 +1,5 @@
-"""What the assistant does with a reply: a second turn when it dodges what was asked,
-a refusal when it is a near miss. The generator is a fake that replies from a
+"""The sentence reader (``reader="sentences"``): what it does with a reply: a second
+turn when it dodges what was asked, a refusal when it is a near miss. The generator is a fake that replies from a
 script (the real embedder and index are used): what is under test is when the
 assistant asks again, what it asks and what it keeps. The real model's behaviour
 is measured by `qa eval` (span-01, span-04, none-02 and none-05 of evals/seed.jsonl)."""
@@ -23,9 +23,9 @@ class Scripted(FakeGenerator):
         super().__init__()
         self.replies = list(replies)
 
-    def stream_chat(self, messages, max_tokens=None):
+    def stream_chat(self, messages, max_tokens=None, grammar=None):
         self.reply = self.replies[len(self.prompts)]
-        yield from super().stream_chat(messages, max_tokens)
+        yield from super().stream_chat(messages, max_tokens, grammar)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,8 @@ def built_index(tmp_path_factory, embedder, settings):
 
 
 def _assistant(built_index, embedder, settings, generator) -> Assistant:
-    return Assistant(IndexStore.load(built_index, embedder.name), settings, embedder=embedder,
+    return Assistant(IndexStore.load(built_index, embedder.name), settings.replace(reader="sentences"),
+                     embedder=embedder,
                      generator=generator)
 
 

@@ -38,6 +38,11 @@ class QuoteFound:
     name: str = "evidence"
 
     def run(self, draft: Draft) -> Verdict:
+        if not draft.reply.quote:  # a free-form reply: its evidence is the sentence holding it
+            if draft.evidence is None:
+                return Verdict(self.name, REFUSE, "no shown sentence holds what the answer says")
+            return Verdict(self.name, ACCEPT, f"the sentence of document [{draft.reply.number}] "
+                           "holding the answer")
         if draft.cited is None:
             return self._fail(f"the evidence cites no shown document ([{draft.reply.number}])")
         if draft.evidence is None:

@@ -44,6 +44,7 @@ from qa.web import chats as app_chats  # noqa: E402
 from qa.web.examples import example_questions  # noqa: E402
 from qa.web.render import (  # noqa: E402
     RETRIED,
+    WHY,
     WITHDRAWN,
     render_answer,
     render_draft,
@@ -238,19 +239,20 @@ class ChatApp:
         """(HTML to show, final answer or None) as the answer is drafted, checked, answered."""
         stream = self.assistant.stream(asked.question, _turns(turns), stages=True,
                                        documents=asked.documents or None)
-        text, retried = "", False
+        text, struck, retried = "", "", False
         try:
             for piece in stream:
                 if isinstance(piece, Answer):
-                    note = _note(piece, bool(text), retried)
+                    note = _note(piece, bool(text or struck), retried)
                     yield render_answer(piece, self.document_text, note), piece
                     return
                 if isinstance(piece, Stage):
-                    retried = retried or piece.name == RETRYING
-                    yield render_draft(text, piece.name), None
+                    yield render_draft(text, piece.name, struck), None
+                    if piece.name == RETRYING:  # the second draft streams below the struck first
+                        retried, struck, text = True, text, ""
                     continue
                 text += piece
-                yield render_draft(text), None
+                yield render_draft(text, struck=struck), None
         except QAError as error:
             yield render_error(str(error)), None
         except Exception:  # never a traceback in the page; the log has it
@@ -456,9 +458,10 @@ class ChatApp:
 
 def _note(answer: Answer, drafted: bool, retried: bool) -> str:
     """How the answer came about, when the draft the user saw is not it."""
-    if answer.abstained and drafted:
-        return WITHDRAWN
-    return RETRIED if retried and not answer.abstained else ""
+    if answer.abstained:
+        why = WHY.format(reason=answer.refusal_reason) if answer.refusal_reason else ""
+        return " ".join(part for part in (WITHDRAWN if drafted else "", why) if part)
+    return RETRIED if retried else ""
 
 
 def _label(document: dict[str, Any]) -> str:

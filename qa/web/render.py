@@ -32,6 +32,7 @@ DRAFT_LABELS = {
 }
 WITHDRAWN = "The draft answer was withdrawn: its checks against the sources failed."
 RETRIED = "Answered on a second try: the first draft did not answer what was asked."
+WHY = "Why: {reason}."  # the check that refused an answer, in one line
 
 DocumentText = Callable[[str], str | None]  # chunk_id -> full source text, if still indexed
 
@@ -52,13 +53,16 @@ def render_answer(answer: Answer, document_text: DocumentText, note: str = "") -
                  f"{sources}</div>")
 
 
-def render_draft(text: str, stage: str | None = None) -> str:
+def render_draft(text: str, stage: str | None = None, struck: str = "") -> str:
     """The draft as it streams (with a cursor), labelled as a draft; once complete, while
-    it is checked, or asked again (struck through: it will not be the answer)."""
+    it is checked, or asked again (struck through: it will not be the answer). ``struck``
+    is a first draft the model was asked to redo, shown struck above the second."""
     label = f'<div class="qa-draft-label">{_escape(DRAFT_LABELS[stage])}</div>'
     cursor = '<span class="qa-cursor">▍</span>' if stage is None else ""
     state = {None: "qa-streaming", CHECKING: "qa-checking", RETRYING: "qa-retrying"}[stage]
-    return f'<div class="qa-draft {state}">{label}<div class="qa-answer">{_escape(text)}{cursor}</div></div>'
+    first = f'<div class="qa-answer qa-struck">{_escape(struck)}</div>' if struck else ""
+    return (f'<div class="qa-draft {state}">{label}{first}'
+            f'<div class="qa-answer">{_escape(text)}{cursor}</div></div>')
 
 
 def render_status(text: str) -> str:

@@ -40,9 +40,10 @@ def built_index(tmp_path_factory, settings):
     return index_dir
 
 
-def _ask(built_index, embedder, settings, generator, question=QUESTION) -> tuple[Answer, list]:
-    assistant = Assistant(IndexStore.load(built_index, embedder.name), settings.replace(reader="document"),
-                          embedder=embedder, generator=generator)
+def _ask(built_index, embedder, settings, generator, question=QUESTION, judge="off") -> tuple[Answer, list]:
+    chosen = settings.replace(reader="document", cold_documents="whole", judge=judge)
+    assistant = Assistant(IndexStore.load(built_index, embedder.name), chosen, embedder=embedder,
+                          generator=generator)
     pieces = list(assistant.stream(question, stages=True))
     return pieces[-1], pieces[:-1]
 
@@ -83,6 +84,17 @@ def test_an_answer_whose_words_are_not_in_its_evidence_is_refused(built_index, e
     fake = Scripted('Answer: The delegation is led by Mullah Omar.\nEvidence [1]: "leads the Taliban delegation"')
     answer, _ = _ask(built_index, embedder, settings, fake)
     assert answer.abstained and answer.trace[-1].check == "grounding"
+
+
+def test_the_judge_refuses_a_draft_it_finds_unstated_and_says_so(built_index, embedder, settings):
+    fake = Scripted(RIGHT + '"', "no")
+    answer, _ = _ask(built_index, embedder, settings, fake, judge="evidence")
+    judged = fake.prompts[1][-1]["content"]
+    assert "Abdul Salam Hanafi, a major figure" in judged and QUESTION in judged
+    assert answer.abstained and answer.trace[-1].check == "judge"
+    fake = Scripted(RIGHT + '"', "yes")
+    answer, _ = _ask(built_index, embedder, settings, fake, judge="evidence")
+    assert not answer.abstained and answer.trace[-1].check == "judge"
 
 
 def test_nothing_relevant_is_refused_before_the_model_with_the_relevance_verdict(built_index, embedder, settings):
