@@ -49,7 +49,19 @@ from qa.reader.reply import ReaderPrompt
 from qa.retrieve.hybrid import merge_neighbours
 from qa.settings import Settings
 from qa.slots import asked_slot, fills
-from qa.types import CHECKING, REFUSE, RETRYING, Answer, Chunk, Citation, Document, Passage, Stage, Verdict
+from qa.types import (
+    CHECKING,
+    REFUSE,
+    RETRYING,
+    Answer,
+    Chunk,
+    Citation,
+    Document,
+    Passage,
+    Stage,
+    Turn,
+    Verdict,
+)
 from qa.verification import (
     KINDS,
     adds_information,
@@ -61,7 +73,6 @@ from qa.verification import (
 
 log = logging.getLogger(__name__)
 
-Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
 
 class Assistant:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,10 +19,9 @@ import numpy as np
 from qa.ingest.chunking import sentence_spans
 from qa.injection import InjectionGuard
 from qa.models.embedder import Embedder
-from qa.types import Document, Passage
+from qa.types import Document, Passage, TokenCounter
 from qa.verification import terms
 
-TokenCounter = Callable[[str], int]
 # A sentence opening with one of these leans on the one before it.
 _LEANS_BACK = re.compile(r"^(he|she|it|they|his|her|its|their|this|that|these|those|the (two|three)"
                          r"|but|however|also|then)\b", re.IGNORECASE)

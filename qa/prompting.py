@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from qa.ingest.chunking import sentence_spans
-from qa.types import Passage
-
-TokenCounter = Callable[[str], int]
+from qa.types import Passage, TokenCounter
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,11 @@ documents -> chunks -> index -> retrieved passages -> prompt -> answer with cita
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+TokenCounter = Callable[[str], int]  # a text's length in the generator's tokens
+Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
 
 @dataclass(frozen=True)

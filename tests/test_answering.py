@@ -1,6 +1,6 @@
 """The sentence reader (``reader="sentences"``): what it does with a reply: a second
-turn when it dodges what was asked, a refusal when it is a near miss. The generator is a fake that replies from a
-script (the real embedder and index are used): what is under test is when the
+turn when it dodges what was asked, a refusal when it is a near miss. The generator is
+a fake that replies from a script (the real embedder and index are used): what is under test is when the
 assistant asks again, what it asks and what it keeps. The real model's behaviour
 is measured by `qa eval` (span-01, span-04, none-02 and none-05 of evals/seed.jsonl)."""
 

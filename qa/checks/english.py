@@ -36,14 +36,18 @@ class EnglishRules:
         documents = self.documents_text(cited)
         evidence = draft.evidence_sentence
         rules = (
-            ("kind", lambda: not answers_the_kind(answer, question), "the answer does not give what was asked"),
+            ("kind", lambda: not answers_the_kind(answer, question),
+             "the answer does not give what was asked"),
             ("names", lambda: not mentions_any_name(question, documents),
              "the cited document never names what the question is about"),
-            ("swapped_subject", lambda: swapped_subject(answer, evidence), "the passage gives that deed to someone else"),
+            ("swapped_subject", lambda: swapped_subject(answer, evidence),
+             "the passage gives that deed to someone else"),
             ("unstated_premise", lambda: unstated_premise(answer, question, evidence, documents),
              "the passage never states what the question presupposes"),
-            ("role", lambda: role_unattested(answer, question, documents), "the document never gives that person this role"),
-            ("someone_else", lambda: answers_someone_else(answer, question, documents), "the answer gives another doer's deed"),
+            ("role", lambda: role_unattested(answer, question, documents),
+             "the document never gives that person this role"),
+            ("someone_else", lambda: answers_someone_else(answer, question, documents),
+             "the answer gives another doer's deed"),
             ("own_person", lambda: names_the_subject(answer, question, documents) is not None,
              "the answer names the question's own person"),
         )

@@ -26,11 +26,10 @@ from qa.evaluation.metrics import (
     token_f1,
 )
 from qa.evaluation.questions import QuestionItem
-from qa.types import Answer, Citation, Passage
+from qa.types import Answer, Citation, Passage, Turn
 
 # (question, the system's answer) of an earlier turn; the same as qa.answering.Turn, which
 # is not imported here: the evaluation does not load the answering path until it runs.
-Turn = tuple[str, str]
 
 NDCG_AT = 10  # nDCG is always reported at 10, whatever -k says, so runs stay comparable
 EXCERPT_CHARS = 160

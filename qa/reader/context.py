@@ -17,9 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from qa.retrieve.hybrid import merge_neighbours
-from qa.types import Document, Passage
-
-TokenCounter = Callable[[str], int]
+from qa.types import Document, Passage, TokenCounter
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,8 @@ class DocumentReader:
                 raw: str) -> Answer:
         passages = list(draft.passages)
         if trace[-1].action != ACCEPT:
-            refused = trace if trace[-1].action == REFUSE else (*trace, Verdict("evidence", REFUSE, "no retry left"))
+            last = Verdict("evidence", REFUSE, "no retry left")
+            refused = trace if trace[-1].action == REFUSE else (*trace, last)
             return Answer(question=draft.question, text=self.refusal, abstained=True, passages=passages,
                           timings=timings, trace=refused,
                           draft=None if draft.reply.refused else draft.reply.answer)

@@ -8,8 +8,9 @@ def _document(doc_id: str, sentences: int) -> Document:
 
 
 def _passage(document: Document, start: int, end: int, score: float) -> Passage:
-    return Passage(chunk_id=f"{document.doc_id}:{start}", doc_id=document.doc_id, text=document.text[start:end],
-                   score=score, title=document.title, source=document.source, start=start, end=end)
+    return Passage(chunk_id=f"{document.doc_id}:{start}", doc_id=document.doc_id,
+                   text=document.text[start:end], score=score, title=document.title,
+                   source=document.source, start=start, end=end)
 
 
 def _words(text: str) -> int:

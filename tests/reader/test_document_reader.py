@@ -18,7 +18,8 @@ from tests.conftest import FakeGenerator
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "Who leads the Taliban delegation?"
 RIGHT = 'Answer: Abdul Salam Hanafi leads the delegation.\nEvidence [1]: "Abdul Salam Hanafi, a major figure'
-WRONG = 'Answer: Abdul Salam Hanafi leads the delegation.\nEvidence [1]: "Hanafi is the head of the delegation"'
+WRONG = ('Answer: Abdul Salam Hanafi leads the delegation.\n'
+         'Evidence [1]: "Hanafi is the head of the delegation"')
 
 
 class Scripted(FakeGenerator):
@@ -55,8 +56,10 @@ def test_the_whole_briefing_is_shown_and_the_citation_is_the_quoted_span(built_i
     assert " ".join(document.text.split()[-12:]) in " ".join(fake.prompts[0][-1]["content"].split())
     assert answer.text == "Abdul Salam Hanafi leads the delegation [1]."
     citation = answer.citations[0]
-    assert document.text[citation.highlight_start:citation.highlight_end] == "Abdul Salam Hanafi, a major figure"
-    assert document.text[citation.start:citation.end] == citation.quote and "leads the Taliban" in citation.quote
+    highlighted = document.text[citation.highlight_start:citation.highlight_end]
+    assert highlighted == "Abdul Salam Hanafi, a major figure"
+    assert document.text[citation.start:citation.end] == citation.quote
+    assert "leads the Taliban" in citation.quote
     assert [v.check for v in answer.trace][:2] == ["reader", "evidence"]
     assert all(v.action == ACCEPT for v in answer.trace)
     streamed = "".join(p for p in pieces if isinstance(p, str))
@@ -81,7 +84,8 @@ def test_a_second_misquote_is_refused_with_the_reason_and_the_draft_kept(built_i
 
 
 def test_an_answer_whose_words_are_not_in_its_evidence_is_refused(built_index, embedder, settings):
-    fake = Scripted('Answer: The delegation is led by Mullah Omar.\nEvidence [1]: "leads the Taliban delegation"')
+    fake = Scripted('Answer: The delegation is led by Mullah Omar.\n'
+                    'Evidence [1]: "leads the Taliban delegation"')
     answer, _ = _ask(built_index, embedder, settings, fake)
     assert answer.abstained and answer.trace[-1].check == "grounding"
 
@@ -97,7 +101,8 @@ def test_the_judge_refuses_a_draft_it_finds_unstated_and_says_so(built_index, em
     assert not answer.abstained and answer.trace[-1].check == "judge"
 
 
-def test_nothing_relevant_is_refused_before_the_model_with_the_relevance_verdict(built_index, embedder, settings):
+def test_nothing_relevant_is_refused_before_the_model_with_the_relevance_verdict(built_index, embedder,
+                                                                                  settings):
     fake = Scripted()
     answer, _ = _ask(built_index, embedder, settings, fake, "What is the boiling point of liquid nitrogen?")
     assert answer.abstained and not fake.prompts

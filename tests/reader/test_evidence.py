@@ -5,7 +5,8 @@ def test_a_quote_is_found_across_quote_marks_dashes_case_and_spacing():
     text = "Officials said  the port \u2013 closed since May \u2013 would reopen on \u201cMonday\u201d."
     span = locate('the port - closed since may - would reopen on "Monday"', text, offset=100)
     assert span is not None
-    assert text[span.start - 100: span.end - 100] == "the port \u2013 closed since May \u2013 would reopen on \u201cMonday"
+    found = text[span.start - 100: span.end - 100]
+    assert found == "the port \u2013 closed since May \u2013 would reopen on \u201cMonday"
 
 
 def test_a_paraphrased_quote_is_not_found():
