@@ -477,6 +477,8 @@ def answer_record(answer: Answer) -> dict[str, Any]:
     text, citations = renumbered(answer.text, answer.citations)
     return {"question": answer.question, "answer": text, "abstained": answer.abstained,
             "sources": [source_record(c) for c in citations],
+            "trace": [{"check": v.check, "action": v.action, "detail": v.detail} for v in answer.trace],
+            "refusal_reason": answer.refusal_reason,
             "timings": {k: round(v, 3) for k, v in answer.timings.items()}}
 
 

@@ -448,6 +448,7 @@ def test_api_answers_with_sources_as_data_and_sessions_are_separate(served: str,
         record = results[question]
         assert record["question"] == question and record["answer"].startswith(reply.split(" [")[0])
         assert record["sources"][0]["file"] == SEED_FILE.name and record["sources"][0]["quote"]
+        assert [t["check"] for t in record["trace"]][:2] == ["reader", "evidence"]
     client = Client(served, verbose=False)
     assert client.predict(api_name="/documents")[0]["file"] == SEED_FILE.name
     from gradio_client.exceptions import AppError
