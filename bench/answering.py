@@ -38,7 +38,7 @@ from common import (
     write_json,
 )
 
-TARGET_TTFT_P50 = 1.5
+TARGET_TTFT_P50 = 0.5
 TARGET_TOKENS_RATIO = 0.95
 
 
@@ -181,11 +181,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     assistant = open_assistant(args.threads)
     settings = assistant.settings
     questions = seed_questions(args.questions + 1)
+    # The first question about a cold document (not warmed: read as windows), then the
+    # warm-up a web process runs at start (the document's whole prefill, timed).
+    cold_system = system_answer(assistant, questions[0])
+    started = time.perf_counter()
+    assistant.warm_up()
+    warm_up_s = time.perf_counter() - started
     prompts = {q: captured_prompt(assistant, q) for q in questions}
     llm = bare_llama(settings)
     full_prompt_tokens = {q: len(llm.tokenize(_formatted(llm, prompts[q][0]).encode(), special=True))
                           for q in questions}
-    cold = {"system": system_answer(assistant, questions[0]),  # first question: nothing cached yet
+    cold = {"system": cold_system, "warm_up_s": warm_up_s,  # bare: the whole prompt, nothing cached
             "bare": bare_answer(llm, prompts[questions[0]], settings.max_answer_tokens)}
     system: list[dict[str, Any]] = []
     bare: list[dict[str, Any]] = []
@@ -303,7 +309,8 @@ def report(result: dict[str, Any]) -> str:
          f"{s['llama_gen_tokens_per_s'] / b['llama_gen_tokens_per_s']:.2f}", "decoding only"],
         ["answer total p50 s", s["total_p50"], b["total_p50"], f"{s['total_p50'] / b['total_p50']:.2f}", ""],
         ["first question TTFT s (cold)", result["cold"]["system"]["ttft"], result["cold"]["bare"]["ttft"], "",
-         "nothing cached yet"],
+         "system: a cold document is read as windows; bare: the whole prompt"],
+        ["warm-up s (whole document prefill)", result["cold"]["warm_up_s"], "", "", "once per document"],
     ]
     text = (f"Answering, {result['questions']} seed questions, n_threads {result['threads']}\n"
             + table(["", "system", "bare llama-cpp-python", "ratio", "note"], rows)

@@ -167,6 +167,11 @@ class Assistant:
         asked = Question(text=question, about=query, context=context, earlier=earlier)
         yield from self.document_reader.stream(asked, documents, timings, started, stages)
         self._warm.update(documents[d].content_hash for d in context.whole)
+        top = documents[context.passages[0].doc_id] if context else None
+        if top is not None and top.content_hash not in self._warm:  # read as windows: warm it now
+            self._warm.add(top.content_hash)
+            threading.Thread(target=self.warm_documents, args=([top.doc_id],), daemon=True,
+                             name="qa-warm-document").start()
 
     def _may_show_whole(self, document: Document) -> bool:
         """A document is shown whole once its prefill is cached (warmed, or asked about
@@ -184,7 +189,7 @@ class Assistant:
         checks: list[Check] = [ReaderRefused(), QuoteFound(), AnswerInEvidence(), NoInventedNumbers(),
                                NotObeyingPassages(self.guard)]
         if self.settings.judge != "off":
-            checks.append(ModelJudge(self.generator, self.settings.prompts_dir, self.settings.judge))
+            checks.append(ModelJudge(self.generator, self.settings.prompts_dir))
         if self.settings.english_checks:
             checks.append(EnglishRules(self._documents_text))
         second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]

@@ -59,7 +59,7 @@ class Settings:
     # "sentences" is the older reader of ~110 tokens of selected sentences.
     reader: str = "document"
     context_token_budget: int = 1800  # tokens of documents the document reader sees
-    judge: str = "evidence"  # "turn" or "off": the model judges its draft (qa/checks/judge.py)
+    judge: str = "evidence"  # or "off": the model judges its draft (qa/checks/judge.py)
     english_checks: bool = False  # also run the English-only rules (qa/checks/english.py)
     state_cache_mb: int = 1024  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
     cold_documents: str = "windows"  # or "whole": a document not yet warmed, read as windows or whole
@@ -113,7 +113,7 @@ class Settings:
 
 # Fields that only take some values; numbers below are the least that works.
 _CHOICES = {"embed_backend": ("onnx", "torch"), "fusion": ("convex", "rrf"),
-            "reader": ("document", "sentences"), "judge": ("off", "evidence", "turn"),
+            "reader": ("document", "sentences"), "judge": ("off", "evidence"),
             "cold_documents": ("windows", "whole"), "vector_backend": ("faiss", "milvus")}
 _AT_LEAST = {"port": 1, "n_ctx": 256, "n_threads": 1, "max_answer_tokens": 1, "chunk_tokens": 16,
              "chunk_overlap_sentences": 0, "top_k": 1, "candidates": 1, "prompt_token_budget": 64,

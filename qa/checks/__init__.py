@@ -31,7 +31,6 @@ class Draft:
     evidence: Span | None
     evidence_sentence: str  # the whole sentence(s) the evidence quote lies in
     documents: Mapping[str, Document]
-    messages: tuple[dict[str, str], ...] = ()  # the prompt the reply answers
     recited: bool = False  # the quote did not hold the answer: the evidence is the sentence that does
 
     @property

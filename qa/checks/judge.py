@@ -2,11 +2,11 @@
 to this exact question?
 
 A general check, in any language: it asks the model a yes/no question under a
-grammar, either over the evidence sentences alone ("evidence": a fresh, short
-prompt that never saw the draft being written) or as one more turn of the
-answering conversation ("turn": the documents are still in the KV cache, so it
-costs ~40 tokens). Near misses (the fact for another person or another year)
-are what it is for; `qa eval` counts what it fires on.
+grammar over the evidence sentence alone, in a fresh, short prompt that never saw
+the draft being written (~80 tokens). Near misses (the fact for another person or
+another year) are what it is for; `qa eval` counts what it fires on. Asked instead
+as one more turn of the answering conversation (documents in view, ~40 tokens),
+the model confirmed its own drafts: on the seed set it refused none more.
 """
 
 from __future__ import annotations
@@ -25,21 +25,16 @@ YES_NO = 'root ::= "yes" | "no" | "Yes" | "No"'
 class ModelJudge:
     generator: Any
     prompts_dir: Path
-    mode: str = "evidence"  # or "turn"
     name: str = "judge"
 
     def run(self, draft: Draft) -> Verdict:
         reply = "".join(self.generator.stream_chat(self._messages(draft), max_tokens=2, grammar=YES_NO))
         if reply.strip().lower().startswith("no"):
-            return Verdict(self.name, REFUSE, f"the model judges that its evidence does not state this "
-                           f"answer to the question ({self.mode})")
-        return Verdict(self.name, ACCEPT, f"judged supported ({self.mode})")
+            return Verdict(self.name, REFUSE, "the model judges that its evidence does not state "
+                           "this answer to the question")
+        return Verdict(self.name, ACCEPT, "the model judges the answer stated by its evidence")
 
     def _messages(self, draft: Draft) -> list[dict[str, str]]:
-        if self.mode == "turn":
-            request = (self.prompts_dir / "judge_turn.txt").read_text(encoding="utf-8").strip()
-            return [*draft.messages, {"role": "assistant", "content": draft.reply.raw},
-                    {"role": "user", "content": request}]
         template = (self.prompts_dir / "judge_evidence.txt").read_text(encoding="utf-8").strip()
         text = template.format(evidence=" ".join(draft.evidence_sentence.split()), question=draft.question,
                                answer=draft.reply.answer)

@@ -88,7 +88,7 @@ class DocumentReader:
         if stages:
             yield Stage(CHECKING)
         reply = parse_reply(raw)
-        draft = self._draft(question, reply, documents, messages)
+        draft = self._draft(question, reply, documents)
         trace = run_checks(self.checks, draft)
         if trace[-1].action == RETRY:
             if stages:
@@ -96,7 +96,7 @@ class DocumentReader:
             turn = [{"role": "assistant", "content": raw},
                     {"role": "user", "content": RETRY_REQUEST.format(number=reply.number)}]
             raw = yield from self._generate([*messages, *turn], timings, started)
-            draft = self._draft(question, parse_reply(raw), documents, [*messages, *turn])
+            draft = self._draft(question, parse_reply(raw), documents)
             trace += run_checks(self.second_checks, draft)
         timings["total"] = time.perf_counter() - started
         yield self._answer(draft, tuple(trace), timings, raw)
@@ -116,8 +116,7 @@ class DocumentReader:
         timings["tokens"] = timings.get("tokens", 0.0) + tokens
         return raw
 
-    def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document],
-               messages: list[dict[str, str]]) -> Draft:
+    def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document]) -> Draft:
         passages = question.context.passages
         span, sentence, recited = None, "", None
         if 1 <= reply.number <= len(passages) and reply.quote:
@@ -134,7 +133,7 @@ class DocumentReader:
             reply = replace(reply, number=number)
         return Draft(question=question.text, about=question.about, passages=passages, reply=reply,
                      evidence=span, evidence_sentence=sentence, documents=documents,
-                     messages=tuple(messages), recited=recited is not None)
+                     recited=recited is not None)
 
     def _answer(self, draft: Draft, trace: tuple[Verdict, ...], timings: dict[str, float],
                 raw: str) -> Answer:
