@@ -124,3 +124,20 @@ def test_end_to_end_over_a_server_with_the_default_model(tmp_path, embedder, set
         assistant = Assistant.from_folder(seed_copy, tmp_path / "index", settings=settings)
         answer = assistant.ask("Who leads the Taliban delegation?")
     assert "Hanafi" in answer.text and answer.citations and not answer.abstained
+
+
+def test_the_embedded_model_is_read_into_memory_not_mapped(tiny_model):
+    """llama.cpp copies most weights into repacked buffers; a mapped file would keep the
+    pages they came from resident too (0.6 GB for the default model). In a child process,
+    so no other test's load of the same file is seen."""
+    import subprocess
+    import sys
+
+    script = ("from qa.generation import Generator; from qa.settings import Settings; "
+              "g = Generator('tiny', Settings.from_env().cache_dir, n_ctx=256, n_threads=1); "
+              "print(''.join(g.stream_chat([{'role': 'user', 'content': 'Say yes.'}], max_tokens=2)) != ''); "
+              f"print(open('/proc/self/maps').read().count({str(tiny_model)!r}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent, check=True)
+    generated, mappings = done.stdout.split()
+    assert generated == "True" and mappings == "0"
