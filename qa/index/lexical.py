@@ -7,9 +7,10 @@ English stop words dropped, Snowball-stemmed, as bm25s does) and handed to
 tantivy as whitespace-separated words, so index and queries always agree.
 
 The index in ``<index>/lexical/`` holds one marker document carrying the store
-generation it matches. A crash between its commit and the manifest's
-replacement leaves a mismatch, which the store notices on opening and repairs
-by rebuilding the lexical index from the chunks it holds.
+generation it matches. A reader opening the index between this commit and
+the manifest's replacement sees a mismatch and waits for the manifest; a
+crash between the two leaves one for good, which the store repairs (under the
+writer's lock only) by rebuilding the lexical index from the chunks it holds.
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ holding only the documents that are new or changed since the index on disk,
 commits their chunks to the lexical index, then atomically replaces
 ``manifest.json``, then deletes the files no manifest names: adding, changing
 or removing one document costs about that document, and a process killed
-mid-save leaves the previous index usable (a lexical commit that ran ahead of
-the manifest is noticed on opening and rebuilt). A removed or replaced
+mid-save leaves the previous index usable. A reader that finds the lexical
+commit ahead of the manifest waits for the manifest; if none comes, the save
+was killed between the two, and the lexical index is rebuilt, but only under
+the writer's lock: while a writer holds it, it is a save in progress. A removed or replaced
 document stays in its segment until the segment is mostly dead or one of too
 many small ones; then its live documents move to the new segment.
 """
@@ -63,6 +65,10 @@ RERANK_CANDIDATES = 100  # approximate candidates re-scored exactly per query, a
 MAX_DEAD_SHARE = 0.3
 MAX_SEGMENTS = 24
 RETRAIN_GROWTH = 2.0  # the IVF is retrained once the corpus wants this many times its lists
+# A reader that finds the lexical index of another generation (a save between its lexical
+# commit and its manifest) waits this long for the manifest before asking for the lock.
+LEXICAL_SETTLE_SECONDS = 1.0
+_READ_ATTEMPTS = 3
 
 
 @dataclass
@@ -192,7 +198,19 @@ class IndexStore:
 
     @classmethod
     def load(cls, folder: Path, embedder: str | None = None) -> IndexStore:
-        """Open an index; any problem is one message that says how to rebuild."""
+        """Open an index; any problem is one message that says how to rebuild.
+
+        A save commits the lexical index just before it replaces the manifest, so a
+        reader can find the lexical index one generation ahead: it then waits a
+        moment and reads the index again once the save is whole."""
+        for _ in range(_READ_ATTEMPTS):
+            store = cls._read(folder, embedder)
+            if store._folder is None or store._attach_lexical(folder):  # (version 1: built in memory)
+                return store
+        return store
+
+    @classmethod
+    def _read(cls, folder: Path, embedder: str | None) -> IndexStore:
         raw = _read_manifest(folder)
         _check_compatible(raw, folder, embedder)
         raw.pop("files")
@@ -214,30 +232,68 @@ class IndexStore:
                 _ = store.faiss_index
             except Exception as error:
                 raise _corrupt(folder, f"cannot read its vector index ({error})") from error
-        store._lexical_index()
         return store
 
     # -- internals -----------------------------------------------------------------
 
     def _lexical_index(self) -> lexical.LexicalIndex:
-        """The lexical index on disk when it matches this store, else one rebuilt:
-        on disk after a save that crashed between its two commits, in memory for a
-        store never saved."""
+        """The lexical index: the one on disk for a store read from or saved to a
+        folder, else one built in memory (a store never saved)."""
         with self._lock:
             if self._lexical is None:
-                self._lexical = self._open_lexical()
+                self._lexical = lexical.LexicalIndex.in_memory(self._lexical_chunks(range(len(self.chunks))))
             return self._lexical
 
-    def _open_lexical(self) -> lexical.LexicalIndex:
-        if self._folder is None:
+    def _attach_lexical(self, folder: Path) -> bool:
+        """Open the lexical index of this store's generation; False when a save replaced
+        the manifest meanwhile (the caller reads the index again).
+
+        A lexical index of another generation is a save in progress (its lexical commit
+        came, its manifest is coming) or one killed between the two. Only the writer's
+        lock tells them apart, so the index is repaired only under that lock; while a
+        writer holds it this store searches the writer's newer lexical snapshot, which
+        differs only in the documents being saved, and never writes."""
+        found = self._lexical_if_current(folder)
+        deadline = time.monotonic() + LEXICAL_SETTLE_SECONDS
+        while found is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if generation_on_disk(folder) != self.manifest.generation:
+                return False
+            found = self._lexical_if_current(folder)
+        if found is None:
+            found = self._repair_lexical(folder)
+            if found is None:
+                return False
+        self._lexical = found
+        return True
+
+    def _lexical_if_current(self, folder: Path) -> lexical.LexicalIndex | None:
+        found = lexical.LexicalIndex.open(folder)
+        return found if found is not None and found.generation() == self.manifest.generation else None
+
+    def _repair_lexical(self, folder: Path) -> lexical.LexicalIndex | None:
+        """Rebuild the lexical index under the writer's lock (a save killed between its
+        commits); None if a save finished meanwhile."""
+        from qa.errors import IndexBusyError, StorageError
+        from qa.indexing import index_lock
+
+        try:
+            with index_lock(folder):
+                if generation_on_disk(folder) != self.manifest.generation:
+                    return None
+                found = self._lexical_if_current(folder)
+                if found is not None:
+                    return found
+                log.warning("The lexical index in %s does not match its manifest (an interrupted "
+                            "save); rebuilding it from the %d chunks.", folder, len(self.chunks))
+                return lexical.write(folder, self.manifest.generation, (),
+                                     self._lexical_chunks(range(len(self.chunks))), rebuild=True)
+        except (IndexBusyError, StorageError):
+            log.info("A save to %s is in progress; searching its lexical index until it ends.", folder)
+            snapshot = lexical.LexicalIndex.open(folder)
+            if snapshot is not None:
+                return snapshot
             return lexical.LexicalIndex.in_memory(self._lexical_chunks(range(len(self.chunks))))
-        found = lexical.LexicalIndex.open(self._folder)
-        if found is not None and found.generation() == self.manifest.generation:
-            return found
-        log.warning("The lexical index in %s does not match its manifest (an interrupted save); "
-                    "rebuilding it from the %d chunks.", self._folder, len(self.chunks))
-        return lexical.write(self._folder, self.manifest.generation, (),
-                             self._lexical_chunks(range(len(self.chunks))), rebuild=True)
 
     def _lexical_chunks(self, rows: Any) -> list[lexical.LexicalChunk]:
         with_title = bool(self.manifest.chunking.get("with_title", 0))

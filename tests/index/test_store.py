@@ -154,6 +154,81 @@ def test_a_lexical_commit_ahead_of_the_manifest_is_rebuilt_on_opening(tmp_path):
     assert lexical.LexicalIndex.open(folder).count == len(reopened)
 
 
+class _SaveHeldBeforeItsManifest:
+    """A save (in a thread, under the writer's lock like every writer) held after its
+    lexical commit, before it replaces the manifest, until ``release``."""
+
+    def __init__(self, folder: Path, store: IndexStore, monkeypatch):
+        import threading
+
+        from qa.indexing import index_lock
+
+        self.committed, self.go = threading.Event(), threading.Event()
+        real = store_module._write_atomic
+
+        def held(target, data):
+            if target.name == "manifest.json" and threading.current_thread() is self.thread:
+                self.committed.set()
+                self.go.wait(30)
+            real(target, data)
+
+        monkeypatch.setattr(store_module, "_write_atomic", held)
+
+        def save():
+            with index_lock(folder):
+                store.save(folder)
+
+        self.thread = threading.Thread(target=save)
+        self.thread.start()
+        assert self.committed.wait(30)
+
+    def release(self) -> None:
+        self.go.set()
+        self.thread.join(30)
+
+
+def _lexical_files(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (folder / lexical.FOLDER).iterdir()}
+
+
+def test_a_reader_opening_mid_save_waits_for_the_manifest_and_never_rebuilds(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(store_module, "LEXICAL_SETTLE_SECONDS", 20.0)  # however slow the machine
+    folder = tmp_path / "index"
+    base = _store(range(6))
+    base.save(folder)
+    writer = _SaveHeldBeforeItsManifest(folder, _with(base, add=[9], drop=["d2"]), monkeypatch)
+    lexical_files = _lexical_files(folder)
+    opened: list[IndexStore] = []
+    reader = threading.Thread(target=lambda: opened.append(IndexStore.load(folder, "test-embedder")))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive()  # waiting for the manifest...
+    writer.release()
+    reader.join(30)
+    assert opened[0].manifest.generation == 2  # ...then read the index the save made
+    assert _finds(opened[0], "zorbanite9") == {"d9"} and _finds(opened[0], "zorbanite2") == set()
+    assert _lexical_files(folder) == lexical_files  # the reader wrote nothing
+
+
+def test_a_reader_opening_during_a_long_save_searches_without_writing(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "LEXICAL_SETTLE_SECONDS", 0.2)
+    folder = tmp_path / "index"
+    base = _store(range(6))
+    base.save(folder)
+    writer = _SaveHeldBeforeItsManifest(folder, _with(base, add=[9], drop=["d2"]), monkeypatch)
+    try:
+        lexical_files = _lexical_files(folder)
+        reader = IndexStore.load(folder, "test-embedder")  # the save is still held: the old manifest
+        assert reader.manifest.generation == 1 and len(reader.documents) == 6
+        assert _finds(reader, "zorbanite4") == {"d4"} and _finds(reader, "zorbanite9") == set()
+        assert _lexical_files(folder) == lexical_files  # not rebuilt under the writer's feet
+    finally:
+        writer.release()
+    assert IndexStore.load(folder, "test-embedder").manifest.generation == 2
+
+
 def test_an_index_of_format_version_1_opens_and_is_rewritten(tmp_path):
     folder = tmp_path / "index"
     folder.mkdir()
