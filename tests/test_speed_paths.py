@@ -270,3 +270,33 @@ def test_the_prompt_holds_compact_passages_within_the_budget(seed_copy, tmp_path
     assert words <= 40 + longest  # the budget, or the one sentence that must be kept
     document = store.documents[prompt.passages[0].doc_id].text
     assert all(document[p.start:p.end] == p.text for p in prompt.passages)
+
+
+def test_an_ivf_index_of_several_segments_opens_with_every_live_row(tmp_path, monkeypatch):
+    """Opening merges the segments' IVF lists into the first segment's (no copy of its
+    codes); ids must still count through all segments' rows, dead ones included."""
+    monkeypatch.setattr(store_module, "APPROXIMATE_THRESHOLD", 2_000)
+    vectors = _clustered(3_100)
+    first = _store_with(vectors[:3_000])
+    first.save(tmp_path / "index")
+    documents = {k: v for k, v in first.documents.items() if k != "d5"}  # d5 dies in segment 1
+    documents["d300"] = Document(doc_id="d300", title="D300", source="d300.txt", text="x" * 10,
+                                 content_hash="300")
+    for n in range(301, 310):
+        documents[f"d{n}"] = Document(doc_id=f"d{n}", title=f"D{n}", source=f"d{n}.txt", text="x" * 10,
+                                      content_hash=str(n))
+    keep = [i for i, c in enumerate(first.chunks) if c.doc_id != "d5"]
+    added = [Chunk(chunk_id=f"d{300 + i // 10}:{i % 10}", doc_id=f"d{300 + i // 10}", text="x", start=0,
+                   end=1) for i in range(100)]
+    second = first.replace_contents(documents, [first.chunks[i] for i in keep] + added,
+                                    np.vstack([vectors[keep], vectors[3_000:]]))
+    second.save(tmp_path / "index")
+    assert len(second.manifest.segments) == 2
+
+    reopened = IndexStore.load(tmp_path / "index", "test-embedder")
+    assert reopened.faiss_index.ntotal == 3_100 and len(reopened) == 3_090
+    for original in (0, 123, 2_999, 3_000, 3_099):
+        row, score = reopened.search(vectors[original], 1)[0]
+        assert reopened.chunks[row].chunk_id == f"d{original // 10}:{original % 10}"
+        assert score == pytest.approx(1.0, abs=1e-4)
+    assert all(reopened.chunks[r].doc_id != "d5" for r, _ in reopened.search(vectors[55], 10))
