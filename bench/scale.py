@@ -159,9 +159,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     result.update(changes(store, embedder, settings, args.changes))
     result["disk_mb"] = disk_mb(folder)
     if args.models:
-        result["rss_models_mb"] = rss_with_generator(store, embedder, settings)
-        result["rss_models_file_mb"] = rss_mb("RssFile")
-        result["rss_models_anon_mb"] = rss_mb("RssAnon")
+        result.update(rss_with_generator(store, embedder, settings))
     return result
 
 
@@ -259,14 +257,20 @@ def changes(store: Any, embedder: Any, settings: Any, count: int) -> dict[str, A
             "add_runs": added, "remove_runs": removed, "chunks_after": len(assistant.store)}
 
 
-def rss_with_generator(store: Any, embedder: Any, settings: Any) -> float:
-    """Resident memory of a process serving this index with both models loaded and warm."""
+def rss_with_generator(store: Any, embedder: Any, settings: Any) -> dict[str, float]:
+    """Resident memory of a process serving this index with both models loaded and warm,
+    read while the assistant is alive (its generator is freed with it): all of it, the
+    part mapped from files (pages shared with the page cache, the GGUF's if the model is
+    mapped) and the process's own."""
     from qa.answering import Assistant
 
     assistant = Assistant(store, settings, embedder=embedder, index_dir=None)
     assistant.warm_up()
     assistant.ask("Who leads the delegation?")
-    return rss_mb()
+    memory = {"rss_models_mb": rss_mb(), "rss_models_file_mb": rss_mb("RssFile"),
+              "rss_models_anon_mb": rss_mb("RssAnon")}
+    del assistant
+    return memory
 
 
 def rss_mb(kind: str = "VmRSS") -> float:
