@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 def worker(use_mmap: bool) -> dict[str, Any]:
     from llama_cpp import Llama
 
-    from qa.models import resolve_generator
+    from qa.models.files import resolve_generator
     from qa.settings import Settings
 
     settings = Settings.from_env()

@@ -27,13 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, default=OUT / "scale-100000")
     args = parser.parse_args(argv)
     steps: dict[str, dict[str, float]] = {}
-    import qa.app  # noqa: F401  (the web chat's imports)
+    import qa.web.app  # noqa: F401  (the web chat's imports)
 
     steps["imports"] = memory()
     from qa.answering import Assistant
-    from qa.embedding import Embedder
+    from qa.index.store import IndexStore
+    from qa.models.embedder import Embedder
     from qa.settings import Settings
-    from qa.store import IndexStore
 
     settings = Settings.from_env(index_dir=args.index)
     embedder = Embedder.from_settings(settings)

@@ -275,7 +275,7 @@ class IndexStore:
         """Rebuild the lexical index under the writer's lock (a save killed between its
         commits); None if a save finished meanwhile."""
         from qa.errors import IndexBusyError, StorageError
-        from qa.indexing import index_lock
+        from qa.index.indexing import index_lock
 
         try:
             with index_lock(folder):

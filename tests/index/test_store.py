@@ -161,7 +161,7 @@ class _SaveHeldBeforeItsManifest:
     def __init__(self, folder: Path, store: IndexStore, monkeypatch):
         import threading
 
-        from qa.indexing import index_lock
+        from qa.index.indexing import index_lock
 
         self.committed, self.go = threading.Event(), threading.Event()
         real = store_module._write_atomic
