@@ -61,9 +61,9 @@ class Settings:
     context_token_budget: int = 1800  # tokens of documents the document reader sees
     judge: str = "evidence"  # or "off": the model judges its draft (qa/checks/judge.py)
     english_checks: bool = False  # also run the English-only rules (qa/checks/english.py)
-    state_cache_mb: int = 1024  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
+    state_cache_mb: int = 512  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
     cold_documents: str = "windows"  # or "whole": a document not yet warmed, read as windows or whole
-    warm_documents: int = 16  # documents whose prefix warm_up() evaluates ahead of questions
+    warm_documents: int = 8  # documents whose prefix warm_up() evaluates ahead of questions
     # Retrieval and prompting.
     top_k: int = 8  # chunks whose sentences may enter the prompt (compaction keeps it short)
     candidates: int = 30

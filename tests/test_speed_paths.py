@@ -247,7 +247,8 @@ def test_warm_up_evaluates_the_prefix_every_question_about_the_document_starts_w
 
     store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
     fake = FakeGenerator()
-    assistant = Assistant(store, settings.replace(reader="document"), embedder=embedder, generator=fake)
+    chosen = settings.replace(reader="document", judge="off")  # the judge's prompt is its own
+    assistant = Assistant(store, chosen, embedder=embedder, generator=fake)
     assistant.warm_up()
     assistant.ask("Who leads the Taliban delegation?")
     (warm,), (asked,) = fake.warmed, fake.prompts
