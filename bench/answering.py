@@ -71,7 +71,7 @@ def seed_questions(limit: int) -> list[str]:
 
 def open_assistant(threads: int | None = None) -> Any:
     """The system as configured, over the seed briefings (index built once in bench/out)."""
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
 
     return Assistant.from_folder(ROOT / "seeds", OUT / "index-seeds", n_threads=threads)
 
@@ -280,7 +280,7 @@ def threads_sweep(settings: Any, messages: list[dict[str, str]],
 
 def rss_worker() -> dict[str, Any]:
     """Peak resident memory of a process that opens the index and answers three questions."""
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
 
     assistant = Assistant.open(OUT / "index-seeds")
     opened = peak_rss_mb()

@@ -121,9 +121,9 @@ def run_config(name: str, corpus: Path) -> dict[str, Any]:
 def worker() -> dict[str, Any]:
     import os
 
-    from qa.answering import Assistant
     from qa.index.indexing import update_index
     from qa.models.embedder import Embedder
+    from qa.pipeline import Assistant
     from qa.settings import Settings
 
     questions = seed_questions(QUESTIONS)

@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(count: int, model: str | None) -> dict[str, Any]:
-    from qa.answering import Assistant
     from qa.models.files import resolve_generator
+    from qa.pipeline import Assistant
     from qa.settings import Settings
 
     settings = Settings.from_env().replace(generator_path=model)

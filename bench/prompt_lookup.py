@@ -72,7 +72,7 @@ def with_prompt_lookup(draft: int) -> None:
 
 
 def worker(limit: int) -> dict[str, Any]:
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
 
     draft = int(os.environ.get("BENCH_DRAFT_TOKENS", "0"))
     if draft:

@@ -233,8 +233,8 @@ def retrieval(store: Any, embedder: Any, settings: Any, count: int) -> dict[str,
 
 def changes(store: Any, embedder: Any, settings: Any, count: int) -> dict[str, Any]:
     """Documents added one at a time, then removed one at a time, as the web chat does."""
-    from qa.answering import Assistant
     from qa.generation import Generator
+    from qa.pipeline import Assistant
 
     generator = Generator(None, settings.cache_dir)  # never loaded: adding needs no generator
     assistant = Assistant(store, settings, embedder=embedder, generator=generator,
@@ -262,7 +262,7 @@ def rss_with_generator(store: Any, embedder: Any, settings: Any) -> dict[str, fl
     read while the assistant is alive (its generator is freed with it): all of it, the
     part mapped from files (pages shared with the page cache, the GGUF's if the model is
     mapped) and the process's own."""
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
 
     assistant = Assistant(store, settings, embedder=embedder, index_dir=None)
     assistant.warm_up()

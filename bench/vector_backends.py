@@ -300,7 +300,7 @@ def web_process(name: str, uri: str) -> dict[str, Any]:
     """Open the index as ``qa serve`` does, search, report latency and memory."""
     from common import peak_rss_mb
 
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
     from qa.settings import Settings
 
     settings = Settings.from_env().replace(index_dir=Path(uri), vector_backend=name, vector_uri=uri)

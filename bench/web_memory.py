@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     import qa.web.app  # noqa: F401  (the web chat's imports)
 
     steps["imports"] = memory()
-    from qa.answering import Assistant
     from qa.index.store import IndexStore
     from qa.models.embedder import Embedder
+    from qa.pipeline import Assistant
     from qa.settings import Settings
 
     settings = Settings.from_env(index_dir=args.index)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from qa.checks import Draft
@@ -23,6 +24,7 @@ from qa.ingest.chunking import sentence_spans
 from qa.ingest.documents import load_document
 from qa.reader.document_reader import answer_share
 from qa.reader.reply import parse_reply
+from qa.types import Passage
 
 
 def main(paths: list[str]) -> int:
@@ -47,13 +49,18 @@ def main(paths: list[str]) -> int:
 
 
 def _verdict(row: dict) -> str | None:
-    text = load_document(row["citations"][0]["source"]).text
+    """The rule that would refuse this accepted answer, or None."""
+    document = load_document(row["citations"][0]["source"])
+    text = document.text
     reply = parse_reply(row["answer"])
     sentences = [text[a:b] for a, b in sentence_spans(text)]
     evidence = max(sentences, key=lambda s: answer_share(reply.answer, row["question"], s), default="")
-    draft = Draft(question=row["question"], about=row["question"], passages=(), reply=reply, evidence=None,
-                  evidence_sentence=evidence, documents={})
-    verdict = EnglishRules(lambda _: text).run(draft)
+    whole = Passage(chunk_id=f"{document.doc_id}:0", doc_id=document.doc_id, text=text, score=1.0,
+                    title=document.title, source=document.source, start=0, end=len(text))
+    draft = Draft(question=row["question"], about=row["question"], passages=(whole,),
+                  reply=replace(reply, number=1), evidence=None, evidence_sentence=evidence,
+                  documents={document.doc_id: document})
+    verdict = EnglishRules().run(draft)
     return verdict.check if verdict.action != "accept" else None
 
 

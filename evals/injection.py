@@ -126,11 +126,11 @@ def _write_pdf(text: str, at: int, injection: str, path: Path) -> None:
 def run(briefings: tuple[Briefing, ...] = BRIEFINGS, attacks: tuple[Attack, ...] = ATTACKS,
         generator: Any = None, embedder: Any = None) -> list[Row]:
     """Ask every question of every injected briefing, each in an index of its own."""
-    from qa.answering import Assistant, make_generator
     from qa.index.indexing import apply_documents, chunking_config
     from qa.index.store import IndexStore
     from qa.ingest.documents import load_document
     from qa.models.embedder import Embedder
+    from qa.pipeline import Assistant, make_generator
     from qa.settings import Settings
 
     settings = Settings.from_env()

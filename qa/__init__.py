@@ -1,7 +1,7 @@
 """briefing QA: question answering with citations over briefing documents, offline."""
 
-from qa.answering import Assistant
 from qa.errors import QAError
+from qa.pipeline import Assistant
 from qa.settings import Settings
 from qa.types import Answer, Chunk, Citation, Document, Passage
 

@@ -95,14 +95,12 @@ def _command(commands: Any, name: str, handler: Any, help_text: str) -> argparse
                      help="sentence-transformers folder (or QA_EMBEDDER_PATH); implies --embed-backend torch")
     sub.add_argument("--embed-backend", dest="embed_backend", choices=["onnx", "torch"],
                      help="onnx: packaged MiniLM as fused int8, ~3x faster (default; or QA_EMBED_BACKEND)")
-    sub.add_argument("--top-k", dest="top_k", type=int,
-                     help="retrieved chunks whose best sentences may go to the model (default 8)")
     sub.add_argument("--threads", dest="n_threads", type=int, help="CPU threads")
     return sub
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    names = ("index_dir", "generator_path", "embedder_path", "embed_backend", "top_k", "n_threads",
+    names = ("index_dir", "generator_path", "embedder_path", "embed_backend", "n_threads",
              "host", "port", "auth")
     return Settings.from_env(**{n: getattr(args, n, None) for n in names})
 
@@ -112,7 +110,7 @@ def open_assistant(args: argparse.Namespace, scratch: bool = False) -> Iterator[
     """The Assistant a command talks to: ``--docs`` are indexed first (into the index folder,
     or with ``scratch`` into a temporary one unless ``--index`` names one, so an evaluation
     never rewrites the user's everyday index by surprise)."""
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
 
     settings = settings_from(args)
     if not getattr(args, "docs", None):
@@ -249,7 +247,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "index": str(args.index_dir) if args.index_dir else None, "k": k,
               "retrieval_only": bool(args.retrieval_only),
               "started": datetime.now(UTC).isoformat(timespec="seconds"),
-              "settings": {"top_k": settings.top_k, "candidates": settings.candidates,
+              "settings": {"context_token_budget": settings.context_token_budget,
+                           "candidates": settings.candidates, "judge": settings.judge,
+                           "english_checks": settings.english_checks,
                            "min_relevance": settings.min_relevance,
                            "generator": settings.generator_path or "default",
                            "embedder": settings.embedder_path or "default"}}

@@ -54,27 +54,19 @@ class Settings:
     chunk_tokens: int = 128  # vs 64: 20% faster to index, BoolQ hybrid nDCG@10 0.933 (0.934)
     chunk_overlap_sentences: int = 0  # 1 costs 25% more to embed for the same BoolQ (0.933 vs 0.934)
     chunk_with_title: bool = True  # embed/search "title. chunk" (BoolQ nDCG@10 0.863 -> 0.932)
-    # The reader: "document" shows the best documents whole (windows when too long) and
-    # asks for an answer with a copied evidence quote, checked against the document;
-    # "sentences" is the older reader of ~110 tokens of selected sentences.
-    reader: str = "document"
-    context_token_budget: int = 1800  # tokens of documents the document reader sees
+    # The reader sees the best documents whole (as windows when too long or not yet warmed)
+    # and its answer goes through the checks (qa/checks/).
+    context_token_budget: int = 1800  # tokens of documents the reader sees
     judge: str = "evidence"  # or "off": the model judges its draft (qa/checks/judge.py)
-    english_checks: bool = False  # also run the English-only rules (qa/checks/english.py)
+    english_checks: bool = True  # the English-only rule that paid on blind sets (qa/checks/english.py)
     state_cache_mb: int = 512  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
     cold_documents: str = "windows"  # or "whole": a document not yet warmed, read as windows or whole
     warm_documents: int = 8  # documents whose prefix warm_up() evaluates ahead of questions
     # Retrieval and prompting.
-    top_k: int = 8  # chunks whose sentences may enter the prompt (compaction keeps it short)
     candidates: int = 30
     fusion: str = "convex"  # or "rrf"
     dense_weight: float = 0.75  # share of the dense score in the fused ranking
-    prompt_token_budget: int = 900
-    # Passages cut to their best sentences, about this many generator tokens in all
-    # (each 100 tokens of prompt cost ~1 s before the first word); 0 keeps whole chunks.
-    passage_token_budget: int = 110
     min_relevance: float = 0.15  # below it a chunk is not relevant; answerable questions reach 0.175
-    min_support: float = 0.4  # below this share of the answer found in passages: refuse
     embed_batch_size: int = 64
     # Indexing in a process that is answering pauses while each answer is made, so an
     # upload never competes with an answer for the cores (qa/priority.py).
@@ -113,15 +105,14 @@ class Settings:
 
 # Fields that only take some values; numbers below are the least that works.
 _CHOICES = {"embed_backend": ("onnx", "torch"), "fusion": ("convex", "rrf"),
-            "reader": ("document", "sentences"), "judge": ("off", "evidence"),
+            "judge": ("off", "evidence"),
             "cold_documents": ("windows", "whole"), "vector_backend": ("faiss", "milvus")}
 _AT_LEAST = {"port": 1, "n_ctx": 256, "n_threads": 1, "max_answer_tokens": 1, "chunk_tokens": 16,
-             "chunk_overlap_sentences": 0, "top_k": 1, "candidates": 1, "prompt_token_budget": 64,
-             "passage_token_budget": 0, "embed_batch_size": 1, "checkpoint_seconds": 0,
+             "chunk_overlap_sentences": 0, "candidates": 1, "embed_batch_size": 1, "checkpoint_seconds": 0,
              "checkpoint_chunks": 1, "max_question_chars": 1, "max_upload_mb": 1, "temperature": 0,
-             "min_relevance": -1, "min_support": 0, "dense_weight": 0, "context_token_budget": 64,
+             "min_relevance": -1, "dense_weight": 0, "context_token_budget": 64,
              "state_cache_mb": 0, "warm_documents": 0, "generator_timeout": 0.1, "generator_retries": 0}
-_AT_MOST = {"port": 65535, "dense_weight": 1, "min_support": 1, "min_relevance": 1}
+_AT_MOST = {"port": 65535, "dense_weight": 1, "min_relevance": 1}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 

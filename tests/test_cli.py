@@ -64,8 +64,8 @@ class _Terminal(io.StringIO):
 def assistant_with(tmp_path, embedder, settings, seed_copy):
     """A real assistant over the seed whose generator replies with a given text (fake:
     the tiny model cannot be made to write a draft that the checks withdraw)."""
-    from qa.answering import Assistant
     from qa.index.indexing import update_index
+    from qa.pipeline import Assistant
     from tests.conftest import FakeGenerator
 
     folder = tmp_path / "index"

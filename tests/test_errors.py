@@ -133,8 +133,8 @@ def test_start_up_and_configuration_failures_are_one_line(tmp_path, built_index)
     assert "GRADIO" not in in_use.stderr
     bad_port = _error_line(_qa("serve", "--index", str(built_index), env_extra={"QA_PORT": "abc"}))
     assert "QA_PORT='abc'" in bad_port and "whole number" in bad_port
-    assert "QA_TOP_K" in _error_line(_qa("ask", "Who?", "--index", str(built_index),
-                                         env_extra={"QA_TOP_K": "many"}))
+    assert "QA_CANDIDATES" in _error_line(_qa("ask", "Who?", "--index", str(built_index),
+                                              env_extra={"QA_CANDIDATES": "many"}))
     assert "QA_EMBED_BACKEND" in _error_line(_qa("index", "seeds", env_extra={"QA_EMBED_BACKEND": "gpu"}))
     under_a_file = tmp_path / "file.txt"
     under_a_file.write_text("not a folder")

@@ -213,8 +213,8 @@ def test_a_model_file_that_vanishes_while_serving_is_one_line(tmp_path, embedder
     serving."""
     import gradio as gr
 
-    from qa.answering import Assistant
     from qa.models.files import resolve_generator
+    from qa.pipeline import Assistant
     from qa.web.app import ChatApp
 
     docs = _briefings(tmp_path / "docs", 1, 10)

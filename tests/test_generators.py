@@ -87,7 +87,7 @@ def test_a_server_that_never_answers_times_out():
 
 
 def test_the_web_chat_stays_up_when_the_server_is_down(tmp_path, embedder, settings, seed_copy):
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
     from qa.web.app import Asked, ChatApp
 
     down = f"http://127.0.0.1:{free_port()}/v1"
@@ -115,7 +115,7 @@ def test_two_questions_at_once_over_one_server(server_url):
 @pytest.mark.slow
 def test_end_to_end_over_a_server_with_the_default_model(tmp_path, embedder, settings, seed_copy):
     """The default model behind llama.cpp's server answers and cites as it does in-process."""
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
 
     model = resolve_generator(None, settings.cache_dir)
     port = free_port()

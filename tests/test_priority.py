@@ -68,8 +68,8 @@ def test_answers_without_end_leave_uploads_their_share():
 
 def test_documents_added_to_an_assistant_are_embedded_as_background_work(
         seed_copy, tmp_path, embedder, settings, monkeypatch):
-    from qa.answering import Assistant
     from qa.index.indexing import update_index
+    from qa.pipeline import Assistant
     from tests.conftest import FakeGenerator
 
     index_dir = tmp_path / "index"

@@ -10,13 +10,11 @@ from qa.settings import Settings
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("QA_FUSION", "max", "give one of convex, rrf"),
     ("QA_VECTOR_BACKEND", "qdrant", "give one of faiss, milvus"),
-    ("QA_PASSAGE_TOKEN_BUDGET", "-5", "out of range: give 0 or more"),
-    ("QA_PROMPT_TOKEN_BUDGET", "-1", "out of range: give 64 or more"),
     ("QA_CONTEXT_TOKEN_BUDGET", "-1", "out of range: give 64 or more"),
     ("QA_PORT", "70000", "out of range: give from 1 to 65535"),
     ("QA_PORT", "0", "out of range: give from 1 to 65535"),
     ("QA_GENERATOR_TIMEOUT", "-3", "out of range"),
-    ("QA_TOP_K", "many", "give a whole number"),
+    ("QA_CANDIDATES", "many", "give a whole number"),
 ])
 def test_a_value_that_cannot_work_is_one_line_naming_the_variable(variable, value, says):
     with pytest.raises(ConfigurationError) as raised:
@@ -27,7 +25,7 @@ def test_a_value_that_cannot_work_is_one_line_naming_the_variable(variable, valu
 
 
 def test_valid_values_load_with_their_types():
-    settings = Settings.from_env({"QA_FUSION": "rrf", "QA_PORT": "8080", "QA_PASSAGE_TOKEN_BUDGET": "0",
+    settings = Settings.from_env({"QA_FUSION": "rrf", "QA_PORT": "8080", "QA_CONTEXT_TOKEN_BUDGET": "900",
                                   "QA_VECTOR_BACKEND": "milvus", "QA_CHUNK_WITH_TITLE": "no"})
-    assert (settings.fusion, settings.port, settings.passage_token_budget) == ("rrf", 8080, 0)
+    assert (settings.fusion, settings.port, settings.context_token_budget) == ("rrf", 8080, 900)
     assert settings.vector_backend == "milvus" and settings.chunk_with_title is False

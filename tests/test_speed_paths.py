@@ -242,12 +242,12 @@ def test_warm_up_evaluates_the_prefix_every_question_about_the_document_starts_w
     """llama.cpp reuses the longest common token prefix: the warm-up must send the
     messages a question's prompt starts with, up to its question (fake generator:
     records what it is sent)."""
-    from qa.answering import Assistant
+    from qa.pipeline import Assistant
     from tests.conftest import FakeGenerator
 
     store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
     fake = FakeGenerator()
-    chosen = settings.replace(reader="document", judge="off")  # the judge's prompt is its own
+    chosen = settings.replace(judge="off")  # the judge's prompt is its own
     assistant = Assistant(store, chosen, embedder=embedder, generator=fake)
     assistant.warm_up()
     assistant.ask("Who leads the Taliban delegation?")
@@ -255,22 +255,6 @@ def test_warm_up_evaluates_the_prefix_every_question_about_the_document_starts_w
     assert warm[:-1] == asked[:-1]  # rules and worked examples
     assert asked[-1]["content"].startswith(warm[-1]["content"])  # the document, then "Question: "
     assert asked[-1]["content"].endswith("Question: Who leads the Taliban delegation?")
-
-
-def test_the_prompt_holds_compact_passages_within_the_budget(seed_copy, tmp_path, embedder, settings):
-    from qa.answering import Assistant
-    from tests.conftest import FakeGenerator
-
-    store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
-    assistant = Assistant(store, settings.replace(passage_token_budget=40), embedder=embedder,
-                          generator=FakeGenerator())  # fake: counts tokens as words
-    _, _, prompt, _ = assistant.prepare("Who leads the Taliban delegation?")
-    assert prompt is not None and "leads the Taliban delegation" in prompt.passages[0].text
-    words = sum(len(p.text.split()) for p in prompt.passages)
-    longest = max(len(s.split()) for p in prompt.passages for s in p.text.split(". "))
-    assert words <= 40 + longest  # the budget, or the one sentence that must be kept
-    document = store.documents[prompt.passages[0].doc_id].text
-    assert all(document[p.start:p.end] == p.text for p in prompt.passages)
 
 
 def test_an_ivf_index_of_several_segments_opens_with_every_live_row(tmp_path, monkeypatch):

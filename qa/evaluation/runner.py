@@ -28,7 +28,7 @@ from qa.evaluation.metrics import (
 from qa.evaluation.questions import QuestionItem
 from qa.types import Answer, Citation, Passage, Turn
 
-# (question, the system's answer) of an earlier turn; the same as qa.answering.Turn, which
+# (question, the system's answer) of an earlier turn; the same as qa.pipeline.Turn, which
 # is not imported here: the evaluation does not load the answering path until it runs.
 
 NDCG_AT = 10  # nDCG is always reported at 10, whatever -k says, so runs stay comparable

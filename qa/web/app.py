@@ -34,10 +34,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from qa.answering import Assistant  # noqa: E402
 from qa.citations import renumbered  # noqa: E402
 from qa.errors import ConfigurationError, QAError  # noqa: E402
 from qa.index.indexing import IndexReport  # noqa: E402
+from qa.pipeline import Assistant  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.types import RETRYING, Answer, Stage  # noqa: E402
 from qa.web import chats as app_chats  # noqa: E402

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.answering import Assistant
 from qa.errors import IndexUnavailableError
 from qa.index.backends import backend
 from qa.index.backends.milvus import MilvusSearcher, connect
 from qa.ingest.documents import load_documents
+from qa.pipeline import Assistant
 from qa.settings import Settings
 from tests.conftest import ROOT, SEED_FILE, FakeGenerator
 

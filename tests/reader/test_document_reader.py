@@ -42,7 +42,7 @@ def built_index(tmp_path_factory, settings):
 
 
 def _ask(built_index, embedder, settings, generator, question=QUESTION, judge="off") -> tuple[Answer, list]:
-    chosen = settings.replace(reader="document", cold_documents="whole", judge=judge)
+    chosen = settings.replace(cold_documents="whole", judge=judge)
     assistant = Assistant(IndexStore.load(built_index, embedder.name), chosen, embedder=embedder,
                           generator=generator)
     pieces = list(assistant.stream(question, stages=True))
@@ -98,7 +98,7 @@ def test_the_judge_refuses_a_draft_it_finds_unstated_and_says_so(built_index, em
     assert answer.abstained and answer.trace[-1].check == "judge"
     fake = Scripted(RIGHT + '"', "yes")
     answer, _ = _ask(built_index, embedder, settings, fake, judge="evidence")
-    assert not answer.abstained and answer.trace[-1].check == "judge"
+    assert not answer.abstained and "judge" in [v.check for v in answer.trace]
 
 
 def test_nothing_relevant_is_refused_before_the_model_with_the_relevance_verdict(built_index, embedder,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from qa.answering import is_follow_up
 from qa.index.indexing import update_index
+from qa.pipeline import is_follow_up
 from qa.retrieve.hybrid import Retriever, merge_neighbours
 from tests.conftest import SEEDS
 

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from qa.answering import Assistant, make_generator
 from qa.index.indexing import update_index
 from qa.models.embedder import Embedder
+from qa.pipeline import Assistant, make_generator
 from qa.web.app import BUSY, QUEUED, ChatApp, launch
 from tests.conftest import ROOT, SEEDS, ask_at_once
 

@@ -24,8 +24,7 @@ from qa.checks.evidence import (
     ReaderRefused,
 )
 from qa.checks.judge import ModelJudge
-from qa.citations import is_refusal, resolve_citations, strip_markers
-from qa.compaction import PassageCompactor
+from qa.citations import is_refusal, strip_markers
 from qa.errors import EmptyQuestionError, NoDocumentsError, QuestionTooLongError
 from qa.generators import ChatGenerator, make_generator
 from qa.index.backends import DocumentInfo, Store, backend, backend_of
@@ -33,46 +32,24 @@ from qa.index.indexing import IndexReport, Progress
 from qa.ingest.documents import load_documents
 from qa.injection import InjectionGuard
 from qa.models.embedder import Embedder
-from qa.near_misses import (
-    answers_someone_else,
-    name_added,
-    names_the_subject,
-    role_unattested,
-    swapped_subject,
-    unstated_premise,
-)
 from qa.priority import FOREGROUND
-from qa.prompting import Prompt, Templates, build_prompt, fixed_messages
+from qa.prompting import Templates
 from qa.reader.context import ContextPlan, build_context
 from qa.reader.document_reader import DocumentReader, Question
 from qa.reader.reply import ReaderPrompt
-from qa.retrieve.hybrid import merge_neighbours
 from qa.settings import Settings
-from qa.slots import asked_slot, fills
 from qa.types import (
-    CHECKING,
     REFUSE,
-    RETRYING,
     Answer,
     Chunk,
-    Citation,
     Document,
     Passage,
     Stage,
     Turn,
     Verdict,
 )
-from qa.verification import (
-    KINDS,
-    adds_information,
-    answers_the_kind,
-    asked_kind,
-    invented_numbers,
-    mentions_any_name,
-)
 
 log = logging.getLogger(__name__)
-
 
 
 class Assistant:
@@ -85,8 +62,6 @@ class Assistant:
         self.generator = generator or make_generator(settings)
         self.templates = Templates.load(settings.prompts_dir)
         self.guard = InjectionGuard.load(self.embedder, settings.prompts_dir)
-        self.compactor = PassageCompactor(self.embedder, self.generator.count_tokens,
-                                          settings.passage_token_budget, guard=self.guard)
         self._warm: set[str] = set()  # content hashes of documents whose whole prefill is cached
         self._set_store(store)
 
@@ -136,10 +111,7 @@ class Assistant:
         ``Answer`` (checked, maybe re-cited or refused) arrives. ``documents`` limits the
         question to those doc_ids. Indexing in this process waits meanwhile (qa/priority.py)."""
         with FOREGROUND.answering():
-            if self.settings.reader == "document":
-                yield from self._stream_documents(question, history, stages, documents)
-            else:
-                yield from self._stream(question, history, stages, documents)
+            yield from self._stream_documents(question, history, stages, documents)
 
     def _stream_documents(self, question: str, history: Sequence[Turn], stages: bool,
                           only: Collection[str] | None) -> Iterator[str | Stage | Answer]:
@@ -191,7 +163,7 @@ class Assistant:
         if self.settings.judge != "off":
             checks.append(ModelJudge(self.generator, self.settings.prompts_dir))
         if self.settings.english_checks:
-            checks.append(EnglishRules(self._documents_text))
+            checks.append(EnglishRules())
         second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]
         return DocumentReader(self.generator, ReaderPrompt.load(self.settings.prompts_dir),
                               checks, second, self._chunk_at, refusal=self.templates.refusal)
@@ -214,97 +186,6 @@ class Assistant:
         return Answer(question=question, text=self.templates.refusal, abstained=True,
                       passages=passages, timings=timings, trace=(verdict,))
 
-    def _stream(self, question: str, history: Sequence[Turn], stages: bool,
-                documents: Collection[str] | None) -> Iterator[str | Stage | Answer]:
-        started = time.perf_counter()
-        question, passages, prompt, timings = self.prepare(question, history, documents)
-        if prompt is None:
-            yield self._refusal(question, passages, timings, started)
-            return
-        pieces: list[str] = []
-        for piece in self.generator.stream_chat(prompt.messages):
-            if not pieces:
-                timings["first_token"] = time.perf_counter() - started
-            pieces.append(piece)
-            yield piece
-        timings["tokens"] = float(len(pieces))
-        raw = "".join(pieces)
-        if stages:
-            yield Stage(CHECKING)
-        nudge = self._nudge(question, raw, prompt.passages)
-        if nudge is not None:  # one more turn in the cached conversation: ~0.5 s, and rare
-            if stages:
-                yield Stage(RETRYING)
-            turn = [{"role": "assistant", "content": raw}, {"role": "user", "content": nudge}]
-            retried = list(self.generator.stream_chat([*prompt.messages, *turn]))
-            raw, timings["tokens"] = "".join(retried), timings["tokens"] + len(retried)
-        # A follow-up ("What did he do?") is about what the conversation names.
-        about = self.retrieval_query(question, history)
-        yield self._finish(question, raw, prompt.passages, timings, started, about)
-
-    def _nudge(self, question: str, raw: str, passages: Sequence[Passage]) -> str | None:
-        """A second request when the answer dodges what was asked: no time for "when", no
-        amount for "how many", a person where a job was asked (the small model often
-        stops at the first hop of "the job of the official who..."). Also when it leaves
-        out the words a passage puts where the question's preposition points ("action
-        against ___"), or names the question's own person ("With whom did the finance
-        minister meet?" -> the minister). The retry is checked like any answer."""
-        if is_refusal(raw):
-            return None
-        kind = asked_kind(question)
-        if kind is not None and not answers_the_kind(raw, question):
-            name = name_added(raw, question) if kind == "role" else None
-            if name:  # the second hop as its own question: "What is Sergei Lavrov's job?"
-                return self.templates.nudge_role.format(name=name)
-            return self.templates.nudge.format(kind=KINDS[kind].wanted)
-        slot = asked_slot(question, [p.text for p in passages])
-        if slot is not None and not fills(strip_markers(raw), slot):
-            return self.templates.nudge_slot.format(number=slot.passage, phrase=slot.phrase)
-        subject = names_the_subject(raw, question, self._documents_text(passages))
-        if subject is not None:
-            return self.templates.nudge_subject.format(name=subject)
-        return None
-
-    def _documents_text(self, passages: Sequence[Passage]) -> str:
-        """The whole documents the passages come from, each once: titles set beside a
-        name may sit outside the sentences the prompt kept."""
-        documents = self.store.documents
-        return " ".join(dict.fromkeys(
-            documents[p.doc_id].text if p.doc_id in documents else p.text for p in passages))
-
-    def prepare(self, question: str, history: Sequence[Turn] = (),
-                only: Collection[str] | None = None
-                ) -> tuple[str, list[Passage], Prompt | None, dict[str, float]]:
-        """(clean question, retrieved passages, prompt or None when nothing is
-        relevant, timings): everything before the model, for reuse by benchmarks.
-        ``only`` limits the passages to those doc_ids."""
-        question = self.check_question(question)
-        started = time.perf_counter()
-        retriever = self.retriever  # one index throughout, even if an upload swaps it meanwhile
-        documents = retriever.store.documents
-        if not documents:
-            self._no_documents()
-        query = self.retrieval_query(question, history)
-        passages = (retriever.retrieve_within(query, only, self.settings.candidates) if only
-                    else retriever.retrieve(query, self.settings.candidates))
-        timings = {"retrieval": time.perf_counter() - started}
-        relevant = [p for p in passages if p.score >= self.settings.min_relevance]
-        relevant = merge_neighbours(relevant[: self.settings.top_k * 2], documents)
-        if not relevant:
-            return question, passages, None, timings
-        context = self._context(history) if query != question else ""
-        relevant = relevant[: self.settings.top_k]
-        if self.settings.passage_token_budget > 0:
-            # Sentences are chosen for this question (with the one before it for a follow-up),
-            # not for the previous answer, which the search query also holds.
-            focus = f"{history[-1][0]} {question}" if context else question
-            relevant = self.compactor.compact(focus, relevant, documents)
-            if not relevant:  # the relevant text was all orders to the reader
-                return question, passages, None, timings
-        prompt = build_prompt(question, relevant, self.templates,
-                              self.generator.count_tokens, self.settings.prompt_token_budget,
-                              context=context)
-        return question, passages, prompt, timings
 
     def _no_documents(self) -> None:
         """"The documents do not say" would be a lie: there are none."""
@@ -332,12 +213,7 @@ class Assistant:
         so the first question costs no more than the next ones."""
         self.guard.order_scores(self.embedder.encode(["warm up"]))  # embeds the example orders once
         self.retriever.retrieve("warm up", 1)  # opens the lexical index, imports its tokeniser
-        if self.settings.reader == "document":
-            self.warm_documents()
-            return
-        messages = [*fixed_messages(self.templates), {"role": "user", "content": "Ready?"}]
-        for _ in self.generator.stream_chat(messages, max_tokens=1):
-            pass
+        self.warm_documents()
 
     def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str:
         """A follow-up ("What did he do?") is searched together with the previous
@@ -349,42 +225,6 @@ class Assistant:
             previous_answer = ""
         return " ".join(f"{previous_question} {strip_markers(previous_answer)} {question}".split())
 
-    def _refusal_reason(self, question: str, text: str, passages: list[Passage],
-                        citations: list[Citation], support: float, about: str) -> str | None:
-        """Why the passages do not back the answer, or None: an answer that follows an
-        instruction written in a passage (or answers another question than the one
-        asked), mostly unsupported words, a number no passage states, an answer that
-        only restates the question or dodges it (no time for "when"), a question about
-        names the cited documents never mention, or a near miss: a deed the cited
-        passages give to someone else, an act the question presupposes that they never
-        state, a name for a role they never give that person, or the asked deed of
-        another doer ("How much has Russia pledged?" -> "Brussels has pledged...")."""
-        obeyed = self.guard.obeyed(about, strip_markers(text), _supporting(passages, citations))
-        if obeyed is not None:
-            return obeyed.reason
-        evidence = " ".join(p.text for p in passages)
-        cited = [passages[c.number - 1] for c in citations]
-        cited_documents = self._documents_text(cited)
-        cited_text = " ".join(p.text for p in cited)
-        checks = (
-            (lambda: support < self.settings.min_support,
-             f"too little of the answer is in its passages (support {support:.2f})"),
-            (lambda: not adds_information(text, question), "the answer only restates the question"),
-            (lambda: not answers_the_kind(text, question), "the answer does not give what was asked"),
-            (lambda: bool(invented_numbers(text, evidence)), "the answer states a number no passage gives"),
-            (lambda: not mentions_any_name(question, cited_documents),
-             "the cited documents never name what the question is about"),
-            (lambda: swapped_subject(text, cited_text), "the passages give that deed to someone else"),
-            (lambda: unstated_premise(text, question, cited_text, cited_documents),
-             "the passages never state what the question presupposes"),
-            (lambda: role_unattested(text, question, cited_documents),
-             "the documents never give that person this role"),
-            (lambda: answers_someone_else(text, question, cited_documents),
-             "the answer gives another doer's deed"),
-            (lambda: names_the_subject(text, question, cited_documents) is not None,
-             "the answer names the question's own person"),
-        )
-        return next((reason for failed, reason in checks if failed()), None)
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]
@@ -400,7 +240,7 @@ class Assistant:
             store, report = self.backend.add(self.store, documents, self.embedder, self.settings,
                                              self.index_dir, progress=progress, before_save=self._yield)
             self._set_store(store)
-        if self.settings.reader == "document" and self.generator.loaded:
+        if self.generator.loaded:
             added = [d.doc_id for d in documents][-self.settings.warm_documents:]
             threading.Thread(target=self.warm_documents, args=(added,), name="qa-warm-documents",
                              daemon=True).start()
@@ -437,38 +277,6 @@ class Assistant:
                 "Ask a shorter question (QA_MAX_QUESTION_CHARS raises the limit)."
             )
         return question
-
-    def _refusal(self, question: str, passages: list[Passage], timings: dict[str, float],
-                 started: float, reason: str | None = None) -> Answer:
-        timings["total"] = time.perf_counter() - started
-        if reason:
-            log.info("refused an answer to %r: %s", question, reason)
-        trace = (Verdict("legacy", REFUSE, reason),) if reason else ()
-        return Answer(question=question, text=self.templates.refusal, abstained=True,
-                      passages=passages, timings=timings, trace=trace)
-
-    def _finish(self, question: str, raw: str, passages: list[Passage],
-                timings: dict[str, float], started: float, about: str) -> Answer:
-        if is_refusal(raw):
-            return self._refusal(question, passages, timings, started)
-        text, citations, checked = resolve_citations(raw.strip(), passages)
-        reason = self._refusal_reason(question, text, passages, citations, checked.support, about)
-        if reason is not None:
-            return self._refusal(question, passages, timings, started, reason)
-        timings["total"] = time.perf_counter() - started
-        return Answer(question=question, text=text, citations=citations, passages=passages,
-                      timings=timings, unsupported=checked.unsupported, support=checked.support)
-
-
-def _supporting(passages: Sequence[Passage], citations: Sequence[Citation]) -> list[tuple[int, str]]:
-    """(number, the sentence of the passage that best supports the answer) per citation."""
-    found = []
-    for citation in citations:
-        passage = passages[citation.number - 1]
-        start = (citation.highlight_start or passage.start) - passage.start
-        end = (citation.highlight_end or passage.end) - passage.start
-        found.append((citation.number, passage.text[start:end] or passage.text))
-    return found
 
 
 _FOLLOW_UP = re.compile(
