@@ -68,9 +68,10 @@ class Passage:
 class Citation:
     """A ``[number]`` marker of an answer resolved to the exact text it points at.
 
-    ``start``/``end`` locate ``quote`` (the cited passage) in the source text;
-    ``highlight_start``/``highlight_end`` locate the sentence that best supports
-    the answer, so a reader can see the cited part at a glance.
+    ``start``/``end`` locate ``quote`` (the evidence sentence) in the document
+    ``doc_id``; ``highlight_start``/``highlight_end`` locate the exact evidence, so
+    a reader sees the cited part at a glance; ``chunk_id`` is the indexed chunk
+    holding it (for the page viewer).
     """
 
     number: int
@@ -85,6 +86,7 @@ class Citation:
     highlight_start: int | None = None
     highlight_end: int | None = None
     support: float = 0.0
+    doc_id: str = ""
 
 
 ACCEPT, RETRY, REFUSE = "accept", "retry", "refuse"

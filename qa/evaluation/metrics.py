@@ -98,7 +98,7 @@ class Evidence:
     @classmethod
     def from_citation(cls, citation: Citation) -> Evidence:
         return cls(citation.quote, citation.source, citation.title,
-                   citation.chunk_id.rpartition(":")[0])
+                   citation.doc_id or citation.chunk_id.rpartition(":")[0])
 
     @cached_property
     def padded(self) -> str:

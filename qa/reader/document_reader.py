@@ -155,7 +155,8 @@ class DocumentReader:
         document = draft.documents[passage.doc_id]
         start, end, sentence = _sentences_around(document.text, span)
         chunk = self.chunk_of(passage.doc_id, span.start)
-        return Citation(number=draft.reply.number, chunk_id=chunk.chunk_id if chunk else passage.chunk_id,
+        return Citation(number=draft.reply.number, doc_id=passage.doc_id,
+                        chunk_id=chunk.chunk_id if chunk else passage.chunk_id,
                         title=passage.title, source=passage.source, quote=sentence, start=start, end=end,
                         page=document.page_at(span.start), date=passage.date,
                         highlight_start=span.start, highlight_end=span.end,

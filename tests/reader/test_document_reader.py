@@ -58,7 +58,7 @@ def test_the_whole_briefing_is_shown_and_the_citation_is_the_quoted_span(built_i
     citation = answer.citations[0]
     highlighted = document.text[citation.highlight_start:citation.highlight_end]
     assert highlighted == "Abdul Salam Hanafi, a major figure"
-    assert document.text[citation.start:citation.end] == citation.quote
+    assert document.text[citation.start:citation.end] == citation.quote and citation.doc_id == document.doc_id
     assert "leads the Taliban" in citation.quote
     assert [v.check for v in answer.trace][:2] == ["reader", "evidence"]
     assert all(v.action == ACCEPT for v in answer.trace)
