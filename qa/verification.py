@@ -10,7 +10,9 @@ to that passage; a sentence no passage supports is flagged as unsupported.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
+from typing import Any
 
 _MARKERS = re.compile(r"(\s*\[\d+\])+")
 _NUMBER_WORDS = (
@@ -56,14 +58,21 @@ def support(sentence: str, passage_text: str) -> float:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    return _stemmer().stemWord(word)
+    return english_stemmer().stemWord(word)
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
-    import Stemmer
+_STEMMERS = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def english_stemmer() -> Any:
+    """The Snowball English stemmer (PyStemmer) of this thread: one stemmer for the
+    checks and for BM25 (qa/index/lexical.py); its objects are not thread-safe."""
+    stemmer = getattr(_STEMMERS, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _STEMMERS.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 # A question asks yes or no when it opens with an auxiliary ("Does Russia...?"), or when

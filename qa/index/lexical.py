@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -25,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import IndexUnavailableError
+from qa.verification import english_stemmer
 
 FOLDER = "lexical"
 _MARKER = "\x00generation"  # the doc_id of the marker document (no file has this id)
 _WRITER_HEAP = 50_000_000
 _LOCK_WAIT_SECONDS = 30.0
-_STEMMER: Any = None
-_STEMMER_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -48,15 +46,9 @@ def tokens(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-    global _STEMMER
-    with _STEMMER_LOCK:
-        if _STEMMER is None:
-            import Stemmer
-
-            _STEMMER = Stemmer.Stemmer("english")
-        cleaned = [re.sub(r"[’‘]", "'", t) for t in texts]
-        return bm25s.tokenize(cleaned, stopwords="en", stemmer=_STEMMER, return_ids=False,
-                              show_progress=False)
+    cleaned = [re.sub(r"[’‘]", "'", t) for t in texts]
+    return bm25s.tokenize(cleaned, stopwords="en", stemmer=english_stemmer(), return_ids=False,
+                          show_progress=False)
 
 
 class LexicalIndex:
