@@ -168,12 +168,14 @@ class _Recording:
         self.generator = generator
         self.replies: list[str] = []
 
-    def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> Any:
+    def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None,
+                    grammar: str | None = None) -> Any:
         pieces = []
-        for piece in self.generator.stream_chat(messages, max_tokens):
+        for piece in self.generator.stream_chat(messages, max_tokens, grammar=grammar):
             pieces.append(piece)
             yield piece
-        self.replies.append("".join(pieces))
+        if grammar is None:  # the reader's reply, not the judge's yes or no
+            self.replies.append("".join(pieces))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.generator, name)
