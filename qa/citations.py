@@ -1,12 +1,5 @@
-"""Turn ``[n]`` markers in a generated answer into citations of exact passages.
-
-Marker numbers are kept as the model wrote them (so streamed text and the
-final answer agree) and markers that name no passage are dropped; then each
-sentence is checked against its passages (``verification``): a wrong marker
-is re-cited, a missing one added, an unsupported sentence flagged. Each
-citation carries the sentence of its passage that best supports the answer, so
-readers see the cited part, not only the passage.
-"""
+"""``[n]`` markers in answer text: read them, strip them, renumber them for display,
+and tell a refusal from an answer."""
 
 from __future__ import annotations
 

@@ -334,8 +334,6 @@ def format_answer(answer: Any, drafted: bool = False, retried: bool = False) -> 
     lines = [text]
     if retried:
         lines.append(f"({RETRIED})")
-    if answer.unsupported:
-        lines += ["", "Not supported by the sources: " + " ".join(answer.unsupported)]
     lines += ["", "Sources:"]
     for citation in citations:
         where = ", ".join(p for p in (citation.date, f"p. {citation.page}" if citation.page else None) if p)

@@ -102,9 +102,11 @@ class Verdict:
     detail: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
-    """The final answer; ``text`` carries ``[n]`` markers matching ``citations``."""
+    """The final answer; ``text`` carries ``[n]`` markers matching ``citations``.
+    ``passages`` are what the reader was shown (the retrieved ones when it was refused
+    before the model); ``timings`` are seconds, except ``tokens`` (generated pieces)."""
 
     question: str
     text: str
@@ -112,8 +114,6 @@ class Answer:
     abstained: bool = False
     passages: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    unsupported: list[str] = field(default_factory=list)
-    support: float = 0.0
     trace: tuple[Verdict, ...] = ()  # the checks' verdicts, in the order they ran
     draft: str | None = None  # the model's own text when a check refused or retried it
 

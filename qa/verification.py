@@ -1,10 +1,6 @@
-"""Check each answer sentence against the passages it cites.
-
-A small model sometimes cites the wrong passage, or states something no
-passage says. Each sentence gets a lexical support score per passage (share of
-its stemmed content words, numbers included, found in the passage). A sentence
-whose cited passage supports it clearly less than another passage is re-cited
-to that passage; a sentence no passage supports is flagged as unsupported.
+"""Word forms for the evidence checks: an answer's stemmed content words and numbers
+(``terms``), the share of them a text holds (``support``), the numbers it states that
+no passage gives (``invented_numbers``), and the one English stemmer.
 """
 
 from __future__ import annotations

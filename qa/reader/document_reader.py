@@ -147,7 +147,7 @@ class DocumentReader:
         citation = self._citation(draft)
         text = with_marker(draft.reply.answer, citation.number)
         return Answer(question=draft.question, text=text, citations=[citation], passages=passages,
-                      timings=timings, support=citation.support, trace=trace)
+                      timings=timings, trace=trace)
 
     def _citation(self, draft: Draft) -> Citation:
         passage, span = draft.cited, draft.evidence
