@@ -101,7 +101,7 @@ class PromptRecorder:
         return self.generator.count_tokens(text)
 
     def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None,
-                    grammar: str | None = None) -> Iterator[str]:
+                    grammar: str | None = None, keep_state: bool = True) -> Iterator[str]:
         self.messages, self.grammar = messages, grammar
         yield "Answer: The documents do not say."
 

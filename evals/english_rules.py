@@ -22,9 +22,9 @@ from qa.checks import Draft
 from qa.checks.english import EnglishRules
 from qa.ingest.chunking import sentence_spans
 from qa.ingest.documents import load_document
-from qa.reader.document_reader import answer_share
 from qa.reader.reply import parse_reply
 from qa.types import Passage
+from qa.verification import answer_share
 
 
 def main(paths: list[str]) -> int:

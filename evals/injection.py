@@ -169,9 +169,9 @@ class _Recording:
         self.replies: list[str] = []
 
     def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None,
-                    grammar: str | None = None) -> Any:
+                    grammar: str | None = None, keep_state: bool = True) -> Any:
         pieces = []
-        for piece in self.generator.stream_chat(messages, max_tokens, grammar=grammar):
+        for piece in self.generator.stream_chat(messages, max_tokens, grammar=grammar, keep_state=keep_state):
             pieces.append(piece)
             yield piece
         if grammar is None:  # the reader's reply, not the judge's yes or no

@@ -160,10 +160,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     with open_assistant(args) as assistant:
-        return _chat(assistant)
+        try:
+            return _chat(assistant)
+        finally:
+            assistant.finish_background()
 
 
 def _chat(assistant: Any) -> int:
+    assistant.warm_in_background = True  # a conversation: the next question finds it warm
     print("Ask about the documents; an empty line or Ctrl-D ends the chat.")
     history: list[tuple[str, str]] = []
     while True:
@@ -308,7 +312,7 @@ class DraftView:
         from qa.types import RETRYING
 
         if name == RETRYING:
-            self.write("  (not what was asked; asking the model again…)")
+            self.write("  (its evidence is not in the documents; asking the model again…)")
 
     def clear(self) -> bool:
         """Erase the draft; True if there was one."""

@@ -5,7 +5,8 @@ model, one context); because every prompt starts with the same system message,
 llama.cpp reuses that prefix from its KV cache instead of recomputing it. The
 document reader's prompts also share the documents shown: ``PrefixCache`` keeps
 the evaluated state of each document set, so a question about a document asked
-about before (or warmed) costs only its own tokens, whatever came in between.
+about before (or warmed) costs only its own tokens, whatever came in between
+(the judge's one-off prompts are kept out of it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import functools
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ Message = dict[str, str]
 class Generator:
     def __init__(self, model_path: str | None, cache_dir: Path, n_ctx: int = 4096,
                  n_threads: int = 2, temperature: float = 0.0, max_tokens: int = 256,
-                 state_cache_mb: int = 1024):
+                 state_cache_mb: int = 512):
         self._model_path = model_path
         self.cache_dir = cache_dir
         self.n_ctx = n_ctx
@@ -54,10 +55,11 @@ class Generator:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def stream_chat(self, messages: list[Message], max_tokens: int | None = None,
-                    grammar: str | None = None) -> Iterator[str]:
+                    grammar: str | None = None, keep_state: bool = True) -> Iterator[str]:
         """Text pieces of the reply, as the model produces them; ``grammar`` (GBNF)
-        constrains the form of the reply."""
-        with self.lock:
+        constrains the form of the reply; ``keep_state=False`` keeps its state out of the
+        prefix cache (a one-off prompt such as the judge's must not evict documents)."""
+        with self.lock, self._cache_off(not keep_state):
             stream = self.llm.create_chat_completion(
                 messages=messages,
                 stream=True,
@@ -71,6 +73,16 @@ class Generator:
                 piece = event["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+    @contextlib.contextmanager
+    def _cache_off(self, off: bool) -> Iterator[None]:
+        cache = self.llm.cache
+        if off:
+            self.llm.cache = None
+        try:
+            yield
+        finally:
+            self.llm.cache = cache
 
     def warm(self, messages: list[Message]) -> None:
         """Evaluate ``messages`` (a prompt up to its question) and keep the state, so the
@@ -87,7 +99,7 @@ class Generator:
                          n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512,
                          use_mmap=False)
         if self.state_cache_mb > 0:
-            llm.set_cache(PrefixCache(self.state_cache_mb << 20))
+            llm.set_cache(PrefixCache(self.state_cache_mb << 20, lambda key: documents_end(llm, key)))
         return llm
 
 
@@ -100,20 +112,22 @@ def _grammar(text: str) -> Any:
 
 
 class PrefixCache:
-    """llama-cpp-python's prompt cache, one state per prefix, least recently used out.
+    """llama-cpp-python's prompt cache, one state per document set, least recently used out.
 
     ``Llama`` saves the state after each completion and, before the next, loads the
     kept state sharing the longest prefix with the new prompt when it beats what
-    the context already holds. States of one document set differ only in their
-    question and answer, so a new one replaces the older ones it shares all but
-    ``tail`` tokens with: memory grows with the documents, not the questions.
+    the context already holds. States of one document set differ only after its
+    documents block (``boundary``: the token index just past ``</documents>``), so a
+    new state replaces the kept ones that share everything up to there: memory grows
+    with the documents, not the questions.
     """
 
-    def __init__(self, capacity_bytes: int, tail: int = 400):
+    def __init__(self, capacity_bytes: int, boundary: Callable[[tuple[int, ...]], int | None]):
         from llama_cpp.llama_cache import LlamaRAMCache
 
         self._cache = LlamaRAMCache(capacity_bytes)
-        self.tail = tail
+        self._boundary = boundary
+        self._ends: dict[tuple[int, ...], int | None] = {}
 
     @property
     def cache_state(self) -> Any:
@@ -133,10 +147,28 @@ class PrefixCache:
         from llama_cpp import Llama
 
         key = tuple(key)
+        end = self._boundary(key)
         for kept in list(self._cache.cache_state):
-            if Llama.longest_token_prefix(kept, key) >= max(len(kept), len(key)) - self.tail:
+            if end is not None and self._end(kept) == end and Llama.longest_token_prefix(kept, key) >= end:
                 del self._cache.cache_state[kept]
         self._cache[key] = value
+        self._ends = {k: self._ends.get(k) for k in self._cache.cache_state if k != key} | {key: end}
+
+    def _end(self, key: tuple[int, ...]) -> int | None:
+        if key not in self._ends:
+            self._ends[key] = self._boundary(key)
+        return self._ends[key]
+
+
+def documents_end(llm: Any, tokens: tuple[int, ...], marker: bytes = b"</documents>") -> int | None:
+    """The token index just past the last ``</documents>`` of a prompt (None: no documents)."""
+    text = b""
+    end = None
+    for index, token in enumerate(tokens):
+        text += llm.detokenize([token])
+        if text.endswith(marker):
+            end = index + 1
+    return end
 
 
 def open_llama(path: Path, purpose: str = "", **params: Any) -> Any:
@@ -152,13 +184,20 @@ def open_llama(path: Path, purpose: str = "", **params: Any) -> Any:
 
 
 @functools.cache
+def _no_scores(n_vocab: int) -> Any:
+    """One row of zeros, shared by every light state (``load_state`` copies it)."""
+    import numpy as np
+
+    return np.zeros((1, n_vocab), np.single)
+
+
+@functools.cache
 def _llama_class() -> type:
     """``Llama`` whose saved states leave out the logits table: with ``logits_all`` off
     (the default) sampling never reads it back, yet the stock ``save_state`` copies
     512 x vocabulary floats (311 MB for Qwen2.5) on every cached completion."""
     import ctypes
 
-    import numpy as np
     from llama_cpp import Llama, LlamaState, llama_cpp
 
     class LightStateLlama(Llama):
@@ -168,7 +207,7 @@ def _llama_class() -> type:
             size = llama_cpp.llama_state_get_size(self._ctx.ctx)
             buffer = (ctypes.c_uint8 * int(size))()
             written = int(llama_cpp.llama_state_get_data(self._ctx.ctx, buffer, size))
-            return LlamaState(input_ids=self.input_ids.copy(), scores=np.zeros((1, self._n_vocab), np.single),
+            return LlamaState(input_ids=self.input_ids.copy(), scores=_no_scores(self._n_vocab),
                               n_tokens=self.n_tokens, llama_state=ctypes.string_at(buffer, written),
                               llama_state_size=written, seed=self._seed)
 

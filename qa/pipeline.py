@@ -63,6 +63,9 @@ class Assistant:
         self.templates = Templates.load(settings.prompts_dir)
         self.guard = InjectionGuard.load(self.embedder, settings.prompts_dir)
         self._warm: set[str] = set()  # content hashes of documents whose whole prefill is cached
+        self._warming: set[str] = set()  # ... being evaluated by a background thread
+        self.warm_in_background = False  # the web chat and `qa chat` set it: they live on
+        self._warmers: list[threading.Thread] = []
         self._set_store(store)
 
     # -- construction ------------------------------------------------------------
@@ -137,13 +140,40 @@ class Assistant:
                                 show_whole=self._may_show_whole)
         earlier = self._context(history) if query != question else ""
         asked = Question(text=question, about=query, context=context, earlier=earlier)
-        yield from self.document_reader.stream(asked, documents, timings, started, stages)
-        self._warm.update(documents[d].content_hash for d in context.whole)
-        top = documents[context.passages[0].doc_id] if context else None
-        if top is not None and top.content_hash not in self._warm:  # read as windows: warm it now
-            self._warm.add(top.content_hash)
-            threading.Thread(target=self.warm_documents, args=([top.doc_id],), daemon=True,
-                             name="qa-warm-document").start()
+        for piece in self.document_reader.stream(asked, documents, timings, started, stages):
+            if isinstance(piece, Answer):  # before it leaves: a caller may close the stream then
+                self._warm.update(documents[d].content_hash for d in context.whole)
+                if context:
+                    self._warm_later([documents[context.passages[0].doc_id]])
+            yield piece
+
+    def _warm_later(self, documents: Sequence[Document]) -> None:
+        """Warm cold documents in a background thread that waits for answers in progress
+        (qa/priority.py), in a long-lived process only (``warm_in_background``): a one-shot
+        ``qa ask`` must not exit while llama.cpp is still evaluating."""
+        cold = [d for d in documents if d.content_hash not in self._warm | self._warming]
+        if not cold or not self.warm_in_background or not self.generator.loaded:
+            return
+        self._warming.update(d.content_hash for d in cold)
+
+        def warm() -> None:
+            with FOREGROUND.background():
+                try:
+                    for document in cold:
+                        FOREGROUND.wait(threading.get_ident())
+                        self.warm_documents([document.doc_id])
+                finally:
+                    self._warming.difference_update(d.content_hash for d in cold)
+
+        thread = threading.Thread(target=warm, daemon=True, name="qa-warm-documents")
+        self._warmers.append(thread)
+        thread.start()
+
+    def finish_background(self) -> None:
+        """Wait for background warms, so the process never exits while llama.cpp is in one."""
+        for thread in self._warmers:
+            thread.join()
+        self._warmers.clear()
 
     def _may_show_whole(self, document: Document) -> bool:
         """A document is shown whole once its prefill is cached (warmed, or asked about
@@ -160,10 +190,10 @@ class Assistant:
         """Built per question (small records): it reads the generator the assistant has now."""
         checks: list[Check] = [ReaderRefused(), QuoteFound(), AnswerInEvidence(), NoInventedNumbers(),
                                NotObeyingPassages(self.guard)]
-        if self.settings.judge != "off":
-            checks.append(ModelJudge(self.generator, self.settings.prompts_dir))
         if self.settings.english_checks:
             checks.append(EnglishRules())
+        if self.settings.judge != "off":
+            checks.append(ModelJudge(self.generator, self.settings.prompts_dir))
         second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]
         return DocumentReader(self.generator, ReaderPrompt.load(self.settings.prompts_dir),
                               checks, second, self._chunk_at, refusal=self.templates.refusal)
@@ -240,10 +270,7 @@ class Assistant:
             store, report = self.backend.add(self.store, documents, self.embedder, self.settings,
                                              self.index_dir, progress=progress, before_save=self._yield)
             self._set_store(store)
-        if self.generator.loaded:
-            added = [d.doc_id for d in documents][-self.settings.warm_documents:]
-            threading.Thread(target=self.warm_documents, args=(added,), name="qa-warm-documents",
-                             daemon=True).start()
+        self._warm_later(documents[-self.settings.warm_documents:])
         return report
 
     def _yield(self) -> None:

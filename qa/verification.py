@@ -17,7 +17,7 @@ _NUMBER_WORDS = (
     "|hundreds?|thousands?|millions?|billions?|dozens?"
 )
 _NUMBER = re.compile(rf"\d|^({_NUMBER_WORDS})$")
-_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+_WORD = re.compile(r"[^\W_]+(?:[.,][0-9]+)*")  # letters of any script, and numbers
 _STOPWORD_TEXT = """
 a an the of in on at to for from by with and or but is are was were be been being it its this that
 these those as has have had do does did will would can could should may might must shall he
@@ -92,3 +92,11 @@ def invented_numbers(answer: str, passages_text: str) -> set[str]:
     return {t for t in terms(_MARKERS.sub(" ", answer)) if _NUMBER.search(t) and t not in have}
 
 
+RECITE_BELOW = 0.5  # share of the answer's own words its evidence sentence must hold
+
+
+def answer_share(answer: str, question: str, evidence: str) -> float:
+    """Share of the answer's terms that are not the question's found in ``evidence``
+    (1.0 when the answer adds nothing: the grounding check judges that)."""
+    new = terms(answer) - terms(question)
+    return len(new & terms(evidence)) / len(new) if new else 1.0

@@ -71,7 +71,7 @@ class FakeGenerator:
         return len(text.split())
 
     def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None,
-                    grammar: str | None = None) -> Iterator[str]:
+                    grammar: str | None = None, keep_state: bool = True) -> Iterator[str]:
         self.prompts.append(messages)
         yield from (w + " " for w in self.reply.split(" "))
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 from qa.checks import Draft
 from qa.injection import InjectionGuard
-from qa.reader.document_reader import RECITE_BELOW
 from qa.types import ACCEPT, REFUSE, RETRY, Verdict
-from qa.verification import invented_numbers, terms
+from qa.verification import RECITE_BELOW, invented_numbers, terms
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,8 @@ class QuoteFound:
 
     def run(self, draft: Draft) -> Verdict:
         if not draft.reply.quote:  # a free-form reply: its evidence is the sentence holding it
+            if not terms(draft.reply.answer) - terms(draft.question):
+                return Verdict(self.name, ACCEPT, "the answer adds nothing to locate")
             if draft.evidence is None:
                 return Verdict(self.name, REFUSE, "no shown sentence holds what the answer says")
             return Verdict(self.name, ACCEPT, f"the sentence of document [{draft.reply.number}] "

@@ -12,6 +12,7 @@ the model confirmed its own drafts: on the seed set it refused none more.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,23 @@ class ModelJudge:
     name: str = "judge"
 
     def run(self, draft: Draft) -> Verdict:
-        reply = "".join(self.generator.stream_chat(self._messages(draft), max_tokens=2, grammar=YES_NO))
-        if reply.strip().lower().startswith("no"):
+        reply = "".join(self.generator.stream_chat(self._messages(draft), max_tokens=2, grammar=YES_NO,
+                                                   keep_state=False)).strip().lower()
+        if reply.startswith("no"):
             return Verdict(self.name, REFUSE, "the model judges that its evidence does not state "
                            "this answer to the question")
-        return Verdict(self.name, ACCEPT, "the model judges the answer stated by its evidence")
+        if reply.startswith("yes"):
+            return Verdict(self.name, ACCEPT, "the model judges the answer stated by its evidence")
+        return Verdict(self.name, ACCEPT, f"no verdict from the model ({reply[:40]!r}): not refused")
 
     def _messages(self, draft: Draft) -> list[dict[str, str]]:
-        template = (self.prompts_dir / "judge_evidence.txt").read_text(encoding="utf-8").strip()
+        template = _template(self.prompts_dir / "judge_evidence.txt")
         text = template.format(evidence=" ".join(draft.evidence_sentence.split()), question=draft.question,
                                answer=draft.reply.answer)
         return [{"role": "system", "content": "You check answers. Reply with yes or no only."},
                 {"role": "user", "content": text}]
+
+
+@lru_cache(maxsize=4)
+def _template(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()

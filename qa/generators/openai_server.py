@@ -66,7 +66,7 @@ class OpenAIGenerator:
         return len(self._tokenizer().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def stream_chat(self, messages: list[Message], max_tokens: int | None = None,
-                    grammar: str | None = None) -> Iterator[str]:
+                    grammar: str | None = None, keep_state: bool = True) -> Iterator[str]:
         """Text pieces of the reply as the server streams them. ``grammar`` goes as
         llama.cpp's server reads it; other servers ignore it (the reply parser takes
         a near form)."""

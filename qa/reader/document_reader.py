@@ -33,16 +33,7 @@ from qa.types import (
     Stage,
     Verdict,
 )
-from qa.verification import support, terms
-
-RECITE_BELOW = 0.5  # share of the answer's own words its evidence must hold (qa/checks/evidence.py)
-
-
-def answer_share(answer: str, question: str, evidence: str) -> float:
-    """Share of the answer's terms that are not the question's found in ``evidence``
-    (1.0 when the answer adds nothing: that is the grounding check's to judge)."""
-    new = terms(answer) - terms(question)
-    return len(new & terms(evidence)) / len(new) if new else 1.0
+from qa.verification import RECITE_BELOW, answer_share, support, terms
 
 RETRY_REQUEST = ("Your evidence is not copied exactly from document [{number}]. Reply again in the "
                  "same form, and copy the evidence word for word from that document; if no document "
@@ -175,6 +166,8 @@ def best_sentence(answer: str, question: str, passages: Sequence[Passage],
     """(passage number, span, sentence) of the shown sentence holding most of what the
     answer adds to the question, when it holds at least ``RECITE_BELOW`` of it: the
     reader often answers right and then quotes a neighbouring sentence."""
+    if not terms(answer) - terms(question):  # nothing to find: the grounding check refuses it
+        return None
     best: tuple[float, int, Span, str] | None = None
     for number, passage in enumerate(passages, 1):
         text = documents[passage.doc_id].text

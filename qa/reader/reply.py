@@ -1,13 +1,16 @@
-"""The reader's prompt and the form of its reply: an answer, then its evidence.
+"""The reader's prompt and its reply.
 
-The reply is ``Answer: <sentence>`` then ``Evidence [n]: "<words copied from
-document n>"``, or ``Answer: The documents do not say.``. The answer comes first
-so the user reads it while it is written; a llama.cpp grammar holds the model to
-this form (no missing evidence line, no chatter), and the evidence quote is then
-checked against the document (qa/checks/evidence.py). The fixed part of the
-prompt (rules, worked examples, then the documents) comes before the question,
-so llama.cpp reuses its evaluated prefix for every question about the same
-documents (qa/generation.py keeps one per document set).
+The prompt is the rules (``reader_system.txt``), worked examples
+(``reader_examples.json``), then one user turn: the documents first, the question
+last, so everything before the question is the same for every question about the
+same documents and llama.cpp reuses its evaluated prefix (qa/generation.py). The
+reply is free-form: one sentence ending in a ``[n]`` marker, or "The documents do
+not say."; the checks find its evidence sentence (qa/reader/document_reader.py).
+A reply may instead give ``Answer:`` and ``Evidence [n]: "<copied words>"`` lines
+(a bigger reader, or a prompt that asks for them): the quote is then checked as
+copied. ``reader_grammar.gbnf`` in the prompts folder, when present, holds the
+model to a form (a grammar-held quote form cost the 1.5B reader a third of its
+right answers on the seed set, so none ships).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from qa.citations import is_refusal
 from qa.prompting import quote as as_data
 from qa.types import Passage
 
@@ -76,10 +80,13 @@ class Reply:
 
     @property
     def refused(self) -> bool:
-        return not self.answer or self.answer.rstrip(".") == REFUSAL.rstrip(".")
+        """No answer, a bare label, or any wording of "the documents do not say"."""
+        return not self.answer.strip(" .:") or self.answer.strip(" .:") in ("Answer", "Evidence") \
+            or is_refusal(self.answer)
 
 
 _MARKER = re.compile(r"\s*\[(\d+)(?:\s*[,;]\s*\d+)*\]")
+_INLINE_EVIDENCE = re.compile(r"\bEvidence\s*(?:\[\d+\])?\s*:")
 _ANSWER_LINE = re.compile(r"(?:^|\n)\s*Answer:\s*(?P<answer>[^\n]*)")
 _EVIDENCE_LINE = re.compile(r'(?:^|\n)\s*Evidence\s*\[(?P<n>\d+)\]\s*:\s*"?(?P<quote>[^\n]*?)"?\s*(?:\n|$)')
 
@@ -93,6 +100,7 @@ def parse_reply(raw: str) -> Reply:
         text = answer.group("answer")
     else:
         text = raw[: evidence.start()] if evidence is not None else raw
+    text = _INLINE_EVIDENCE.split(text)[0]
     number = int(evidence.group("n")) if evidence is not None else 0
     quote = evidence.group("quote").strip() if evidence is not None else ""
     marker = _MARKER.search(text)

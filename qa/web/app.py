@@ -84,6 +84,7 @@ class ChatApp:
 
     def __init__(self, assistant: Assistant, settings: Settings):
         self.assistant = assistant
+        assistant.warm_in_background = True  # a server lives on: cold documents are warmed
         self.settings = settings
         self.uploads = uploads_dir(assistant.index_dir or settings.index_dir)
         self.downloads = Path(tempfile.mkdtemp(prefix="qa-originals-"))
@@ -459,8 +460,10 @@ class ChatApp:
 def _note(answer: Answer, drafted: bool, retried: bool) -> str:
     """How the answer came about, when the draft the user saw is not it."""
     if answer.abstained:
-        why = WHY.format(reason=answer.refusal_reason) if answer.refusal_reason else ""
-        return " ".join(part for part in (WITHDRAWN if drafted else "", why) if part)
+        reason = answer.refusal_reason
+        why = WHY.format(reason=reason.rstrip(".") + ".") if reason else ""
+        withdrawn = WITHDRAWN if drafted and answer.draft is not None else ""  # not the model's own refusal
+        return " ".join(part for part in (withdrawn, why) if part)
     return RETRIED if retried else ""
 
 

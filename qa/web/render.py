@@ -28,11 +28,11 @@ _MARKER_RUN = re.compile(r"(\S*?)\s*(\[\d+\](?:\s*[.,;:]?\s*\[\d+\])*)([.,;:!?]?
 DRAFT_LABELS = {
     None: "Draft: not yet checked against the sources",
     CHECKING: "Checking the draft against the sources…",
-    RETRYING: "The draft did not answer what was asked; asking the model again…",
+    RETRYING: "The draft's evidence is not in the documents; asking the model again…",
 }
 WITHDRAWN = "The draft answer was withdrawn: its checks against the sources failed."
-RETRIED = "Answered on a second try: the first draft did not answer what was asked."
-WHY = "Why: {reason}."  # the check that refused an answer, in one line
+RETRIED = "Answered on a second try: the first draft's evidence was not in the documents."
+WHY = "Why: {reason}"  # the check that refused an answer, in one line
 
 DocumentText = Callable[[str], str | None]  # chunk_id -> full source text, if still indexed
 

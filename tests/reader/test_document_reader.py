@@ -29,7 +29,7 @@ class Scripted(FakeGenerator):
         super().__init__()
         self.replies = list(replies)
 
-    def stream_chat(self, messages, max_tokens=None, grammar=None):
+    def stream_chat(self, messages, max_tokens=None, grammar=None, keep_state=True):
         self.reply = self.replies[len(self.prompts)]
         yield from super().stream_chat(messages, max_tokens, grammar)
 
@@ -128,3 +128,20 @@ def test_a_document_asked_about_before_is_answered_from_its_kept_state(tmp_path,
     assert len(restored) == 1 and restored[0] > 300  # the document's state, not the other prompt's
     list(generator.stream_chat([*document[:1], {"role": "user", "content": "Why?"}]))
     assert len(restored) == 1  # already in the context: nothing to restore
+
+
+def test_a_document_read_as_windows_is_warmed_even_when_the_caller_stops_at_the_answer(
+        built_index, embedder, settings):
+    """The web chat closes the stream once it has the Answer: the warm must start before."""
+    fake = Scripted("Abdul Salam Hanafi leads the delegation [1].")
+    assistant = Assistant(IndexStore.load(built_index, embedder.name), settings.replace(judge="off"),
+                          embedder=embedder, generator=fake)
+    assistant.warm_in_background = True
+    stream = assistant.stream(QUESTION)
+    for piece in stream:
+        if isinstance(piece, Answer):
+            stream.close()
+            break
+    assistant.finish_background()
+    assert len(fake.warmed) == 1  # the whole briefing, evaluated ahead of the next question
+    assert "Abdul Salam Hanafi" in fake.warmed[0][-1]["content"]

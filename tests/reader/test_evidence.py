@@ -19,3 +19,11 @@ def test_trailing_punctuation_and_surrounding_quote_marks_do_not_matter():
     text = "Exports fell 4% in March."
     span = locate('"exports fell 4% in March."', text)
     assert span is not None and text[span.start:span.end] == "Exports fell 4% in March"
+
+
+def test_the_answers_own_words_are_counted_in_any_script():
+    from qa.verification import answer_share
+
+    answer, question = "Переговоры прошли в Москве.", "Где прошли переговоры?"
+    assert answer_share(answer, question, "Они прошли в Москве.") == 1.0
+    assert answer_share(answer, question, "Они прошли в Лиме.") == 0.5  # "Москве" is missing

@@ -20,3 +20,10 @@ def test_only_the_answer_sentence_is_streamed_never_the_label_or_evidence():
     visible = "".join(v for v, _ in answer_pieces(pieces))
     assert visible == "They met in Lima."
     assert "".join(p for _, p in answer_pieces(pieces)) == raw
+
+
+def test_a_reworded_refusal_is_a_refusal_and_an_inline_evidence_label_is_not_answer():
+    assert parse_reply("The documents do not say who the chief executive is [1].").refused
+    assert parse_reply("Evidence:").refused
+    reply = parse_reply('They met in Lima [1]. Evidence [1]: "met in Lima"')
+    assert reply.answer == "They met in Lima." and reply.number == 1

@@ -424,7 +424,7 @@ def test_api_answers_with_sources_as_data_and_sessions_are_separate(served: str,
 
     class PerQuestion(FakeGenerator):  # fake: replies by question, to tell sessions apart
         def stream_chat(self, messages: list[dict[str, str]], max_tokens: int | None = None,
-                        grammar: str | None = None) -> Any:
+                        grammar: str | None = None, keep_state: bool = True) -> Any:
             reply = next(r for q, r in replies.items() if q in messages[-1]["content"])
             yield from (w + " " for w in reply.split(" "))
 
