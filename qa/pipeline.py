@@ -25,7 +25,7 @@ from qa.checks.evidence import (
 )
 from qa.checks.judge import ModelJudge
 from qa.citations import is_refusal, strip_markers
-from qa.errors import EmptyQuestionError, NoDocumentsError, QuestionTooLongError
+from qa.errors import EmptyQuestionError, NoDocumentsError, QAError, QuestionTooLongError
 from qa.generators import ChatGenerator, make_generator
 from qa.index.backends import DocumentInfo, Store, backend, backend_of
 from qa.index.indexing import IndexReport, Progress
@@ -162,6 +162,8 @@ class Assistant:
                     for document in cold:
                         FOREGROUND.wait(threading.get_ident())
                         self.warm_documents([document.doc_id])
+                except QAError as error:  # a warm is an optimisation: the next answer says the error
+                    log.warning("warming %s failed: %s", [d.source for d in cold], error)
                 finally:
                     self._warming.difference_update(d.content_hash for d in cold)
 

@@ -30,7 +30,7 @@ def test_the_wheel_holds_every_module_and_prompt(wheel):
     expected = {str(p.relative_to(ROOT)) for p in package.rglob("*")
                 if p.is_file() and "__pycache__" not in p.parts}
     assert expected - names == set()
-    assert {"qa/prompts/system.txt", "qa/prompts/examples.json"} <= names
+    assert {"qa/prompts/reader_system.txt", "qa/prompts/reader_examples.json"} <= names
 
 
 @pytest.mark.slow
