@@ -6,6 +6,7 @@ citations resolved and checked. Models load lazily, once per assistant.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -140,12 +141,14 @@ class Assistant:
                                 show_whole=self._may_show_whole)
         earlier = self._context(history) if query != question else ""
         asked = Question(text=question, about=query, context=context, earlier=earlier)
-        for piece in self.document_reader.stream(asked, documents, timings, started, stages):
-            if isinstance(piece, Answer):  # before it leaves: a caller may close the stream then
-                self._warm.update(documents[d].content_hash for d in context.whole)
-                if context:
-                    self._warm_later([documents[context.passages[0].doc_id]])
-            yield piece
+        with contextlib.closing(self.document_reader.stream(asked, documents, timings, started,
+                                                            stages)) as pieces:
+            for piece in pieces:
+                if isinstance(piece, Answer):  # before it leaves: a caller may close the stream then
+                    self._warm.update(documents[d].content_hash for d in context.whole)
+                    if context:
+                        self._warm_later([documents[context.passages[0].doc_id]])
+                yield piece
 
     def _warm_later(self, documents: Sequence[Document]) -> None:
         """Warm cold documents in a background thread that waits for answers in progress

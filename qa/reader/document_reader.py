@@ -10,6 +10,7 @@ conversation (cheap: the prompt is cached), and the user sees that it is a retry
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -98,12 +99,15 @@ class DocumentReader:
         tokens = 0
         grammar = self.prompt.grammar or None
         pieces = self.generator.stream_chat(messages, grammar=grammar)  # type: ignore[attr-defined]
-        for visible, piece in answer_pieces(pieces):
-            tokens += 1
-            raw += piece
-            if visible:
-                timings.setdefault("first_token", time.perf_counter() - started)
-                yield visible
+        # Closed at once when the caller stops reading: the generator's lock is released then,
+        # not whenever the garbage collector finds the abandoned frames.
+        with _closed(pieces), contextlib.closing(answer_pieces(pieces)) as shown:
+            for visible, piece in shown:
+                tokens += 1
+                raw += piece
+                if visible:
+                    timings.setdefault("first_token", time.perf_counter() - started)
+                    yield visible
         timings["tokens"] = timings.get("tokens", 0.0) + tokens
         return raw
 
@@ -152,6 +156,18 @@ class DocumentReader:
                         page=document.page_at(span.start), date=passage.date,
                         highlight_start=span.start, highlight_end=span.end,
                         support=round(support(draft.reply.answer, sentence), 3))
+
+
+@contextlib.contextmanager
+def _closed(pieces: Iterator[str]) -> Iterator[None]:
+    """Close a generator backend's stream when the block ends (an iterator without
+    ``close`` has nothing to release)."""
+    try:
+        yield
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
 
 
 def with_marker(answer: str, number: int) -> str:
