@@ -167,7 +167,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _chat(assistant: Any) -> int:
-    assistant.warm_in_background = True  # a conversation: the next question finds it warm
+    assistant.warm_in_background = assistant.settings.warm_in_background
     print("Ask about the documents; an empty line or Ctrl-D ends the chat.")
     history: list[tuple[str, str]] = []
     while True:

@@ -65,7 +65,7 @@ class Assistant:
         self.guard = InjectionGuard.load(self.embedder, settings.prompts_dir)
         self._warm: set[str] = set()  # content hashes of documents whose whole prefill is cached
         self._warming: set[str] = set()  # ... being evaluated by a background thread
-        self.warm_in_background = False  # the web chat and `qa chat` set it: they live on
+        self.warm_in_background = False  # the web chat and `qa chat` set it (QA_WARM_IN_BACKGROUND)
         self._warmers: list[threading.Thread] = []
         self._set_store(store)
 

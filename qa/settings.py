@@ -61,6 +61,9 @@ class Settings:
     english_checks: bool = True  # the English-only rule that paid on blind sets (qa/checks/english.py)
     state_cache_mb: int = 512  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
     cold_documents: str = "windows"  # or "whole": a document not yet warmed, read as windows or whole
+    # Warm a cold document (an upload, or one first read as windows) in a background thread.
+    # Off: on 2 cores its whole-document prefill (~10 s) starved the web page under test.
+    warm_in_background: bool = False
     warm_documents: int = 8  # documents whose prefix warm_up() evaluates ahead of questions
     # Retrieval and prompting.
     candidates: int = 30

@@ -84,7 +84,7 @@ class ChatApp:
 
     def __init__(self, assistant: Assistant, settings: Settings):
         self.assistant = assistant
-        assistant.warm_in_background = True  # a server lives on: cold documents are warmed
+        assistant.warm_in_background = settings.warm_in_background  # off by default: see Settings
         self.settings = settings
         self.uploads = uploads_dir(assistant.index_dir or settings.index_dir)
         self.downloads = Path(tempfile.mkdtemp(prefix="qa-originals-"))
