@@ -34,7 +34,6 @@ from qa.ingest.documents import load_documents
 from qa.injection import InjectionGuard
 from qa.models.embedder import Embedder
 from qa.priority import FOREGROUND
-from qa.prompting import Templates
 from qa.reader.context import ContextPlan, build_context
 from qa.reader.document_reader import DocumentReader, Question
 from qa.reader.reply import ReaderPrompt
@@ -61,7 +60,7 @@ class Assistant:
         self.backend = backend_of(store)
         self.embedder = embedder or Embedder.from_settings(settings)
         self.generator = generator or make_generator(settings)
-        self.templates = Templates.load(settings.prompts_dir)
+        self.prompt = ReaderPrompt.load(settings.prompts_dir)
         self.guard = InjectionGuard.load(self.embedder, settings.prompts_dir)
         self._warm: set[str] = set()  # content hashes of documents whose whole prefill is cached
         self._warming: set[str] = set()  # ... being evaluated by a background thread
@@ -200,8 +199,8 @@ class Assistant:
         if self.settings.judge != "off":
             checks.append(ModelJudge(self.generator, self.settings.prompts_dir))
         second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]
-        return DocumentReader(self.generator, ReaderPrompt.load(self.settings.prompts_dir),
-                              checks, second, self._chunk_at, refusal=self.templates.refusal)
+        return DocumentReader(self.generator, self.prompt,
+                              checks, second, self._chunk_at)
 
     def _chunk_at(self, doc_id: str, offset: int) -> Chunk | None:
         """The indexed chunk of ``doc_id`` holding ``offset`` (chunk ids count from 0)."""
@@ -218,7 +217,7 @@ class Assistant:
     def _refused(self, question: str, passages: list[Passage], timings: dict[str, float],
                  started: float, verdict: Verdict) -> Answer:
         timings["total"] = time.perf_counter() - started
-        return Answer(question=question, text=self.templates.refusal, abstained=True,
+        return Answer(question=question, text=self.prompt.refusal, abstained=True,
                       passages=passages, timings=timings, trace=(verdict,))
 
 
@@ -256,14 +255,14 @@ class Assistant:
         if not history or not is_follow_up(question):
             return question
         previous_question, previous_answer = history[-1]
-        if is_refusal(previous_answer) or previous_answer == self.templates.refusal:
+        if is_refusal(previous_answer) or previous_answer == self.prompt.refusal:
             previous_answer = ""
         return " ".join(f"{previous_question} {strip_markers(previous_answer)} {question}".split())
 
 
     def _context(self, history: Sequence[Turn]) -> str:
         previous_question, previous_answer = history[-1]
-        return self.templates.context.format(question=previous_question,
+        return self.prompt.context.format(question=previous_question,
                                              answer=strip_markers(previous_answer)) + "\n"
 
     # -- documents ---------------------------------------------------------------

@@ -85,7 +85,6 @@ class Citation:
     date: str | None = None
     highlight_start: int | None = None
     highlight_end: int | None = None
-    support: float = 0.0
     doc_id: str = ""
 
 

@@ -38,20 +38,6 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def support(sentence: str, passage_text: str) -> float:
-    """Share of the sentence's terms found in the passage; numbers weigh double.
-
-    Terms that merely repeat the question still count (the answer restates
-    it), but a number the passage lacks is a strong sign of invention.
-    """
-    wanted = terms(_MARKERS.sub(" ", sentence))
-    if not wanted:
-        return 0.0
-    have = terms(passage_text)
-    weight = {t: 2.0 if _NUMBER.search(t) else 1.0 for t in wanted}
-    return sum(w for t, w in weight.items() if t in have) / sum(weight.values())
-
-
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     return english_stemmer().stemWord(word)
@@ -69,20 +55,6 @@ def english_stemmer() -> Any:
 
         stemmer = _STEMMERS.stemmer = Stemmer.Stemmer("english")
     return stemmer
-
-
-# A question asks yes or no when it opens with an auxiliary ("Does Russia...?"), or when
-# the clause after a leading aside does ("Although X, does it...?") and no wh-word came first.
-WH_WORD = re.compile(r"\b(who|whom|whose|what|when|where|which|why|how)\b", re.IGNORECASE)
-
-
-# money or stuff: counted, not "twice" ("how much longer" and "how much time" ask for a time)
-
-
-# "is a florist", ", a florist": jobs are an open class, named after a copula or a comma
-
-
-# The first that asks wins: "In which month...?" wants a month, not any time.
 
 
 def invented_numbers(answer: str, passages_text: str) -> set[str]:

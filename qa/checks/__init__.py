@@ -32,6 +32,7 @@ class Draft:
     evidence_sentence: str  # the whole sentence(s) the evidence quote lies in
     documents: Mapping[str, Document]
     recited: bool = False  # the quote did not hold the answer: the evidence is the sentence that does
+    sentence_span: Span | None = None  # document offsets of ``evidence_sentence``
 
     @property
     def cited(self) -> Passage | None:

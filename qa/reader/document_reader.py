@@ -19,7 +19,7 @@ from qa.checks import Check, Draft, run_checks
 from qa.ingest.chunking import sentence_spans
 from qa.reader.context import Context
 from qa.reader.evidence import Span, locate
-from qa.reader.reply import REFUSAL, ReaderPrompt, Reply, answer_pieces, parse_reply
+from qa.reader.reply import ReaderPrompt, Reply, answer_pieces, parse_reply
 from qa.types import (
     ACCEPT,
     CHECKING,
@@ -34,11 +34,7 @@ from qa.types import (
     Stage,
     Verdict,
 )
-from qa.verification import RECITE_BELOW, answer_share, support, terms
-
-RETRY_REQUEST = ("Your evidence is not copied exactly from document [{number}]. Reply again in the "
-                 "same form, and copy the evidence word for word from that document; if no document "
-                 "states the answer, reply: Answer: The documents do not say.")
+from qa.verification import RECITE_BELOW, answer_share, terms
 
 
 @dataclass(frozen=True)
@@ -53,14 +49,12 @@ class Question:
 
 class DocumentReader:
     def __init__(self, generator: object, prompt: ReaderPrompt, checks: Sequence[Check],
-                 second_checks: Sequence[Check], chunk_of: Callable[[str, int], Chunk | None],
-                 refusal: str = REFUSAL):
+                 second_checks: Sequence[Check], chunk_of: Callable[[str, int], Chunk | None]):
         self.generator = generator
         self.prompt = prompt
         self.checks = list(checks)
         self.second_checks = list(second_checks)  # the retry may not be retried
         self.chunk_of = chunk_of  # (doc_id, offset) -> the indexed chunk holding it
-        self.refusal = refusal  # what the user reads when the documents do not answer
 
     def messages(self, question: Question) -> list[dict[str, str]]:
         return self.prompt.messages(question.context.passages, question.text, question.earlier)
@@ -86,12 +80,12 @@ class DocumentReader:
             if stages:
                 yield Stage(RETRYING)
             turn = [{"role": "assistant", "content": raw},
-                    {"role": "user", "content": RETRY_REQUEST.format(number=reply.number)}]
+                    {"role": "user", "content": self.prompt.retry.format(number=reply.number)}]
             raw = yield from self._generate([*messages, *turn], timings, started)
             draft = self._draft(question, parse_reply(raw), documents)
             trace += run_checks(self.second_checks, draft)
         timings["total"] = time.perf_counter() - started
-        yield self._answer(draft, tuple(trace), timings, raw)
+        yield self._answer(draft, tuple(trace), timings)
 
     def _generate(self, messages: list[dict[str, str]], timings: dict[str, float],
                   started: float) -> Iterator[str]:
@@ -113,31 +107,33 @@ class DocumentReader:
 
     def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document]) -> Draft:
         passages = question.context.passages
-        span, sentence, recited = None, "", None
+        span = bounds = None
+        sentence, recited = "", None
         if 1 <= reply.number <= len(passages) and reply.quote:
             passage = passages[reply.number - 1]
             span = locate(reply.quote, passage.text, passage.start)
             if span is not None:
-                sentence = _sentences_around(documents[passage.doc_id].text, span)[2]
+                bounds = _sentences_around(documents[passage.doc_id].text, span)
+                sentence = documents[passage.doc_id].text[bounds.start:bounds.end]
                 if not reply.refused and answer_share(reply.answer, question.text, sentence) < RECITE_BELOW:
                     recited = best_sentence(reply.answer, question.text, passages, documents)
         elif not reply.quote and not reply.refused:  # a free-form reply: the evidence is found
             recited = best_sentence(reply.answer, question.text, passages, documents)
-        if recited is not None:
+        if recited is not None:  # the evidence is a whole sentence: its own bounds
             number, span, sentence = recited
+            bounds = span
             reply = replace(reply, number=number)
         return Draft(question=question.text, about=question.about, passages=passages, reply=reply,
                      evidence=span, evidence_sentence=sentence, documents=documents,
-                     recited=recited is not None)
+                     recited=recited is not None, sentence_span=bounds)
 
-    def _answer(self, draft: Draft, trace: tuple[Verdict, ...], timings: dict[str, float],
-                raw: str) -> Answer:
+    def _answer(self, draft: Draft, trace: tuple[Verdict, ...], timings: dict[str, float]) -> Answer:
         passages = list(draft.passages)
         if trace[-1].action != ACCEPT:
             last = Verdict("evidence", REFUSE, "no retry left")
             refused = trace if trace[-1].action == REFUSE else (*trace, last)
-            return Answer(question=draft.question, text=self.refusal, abstained=True, passages=passages,
-                          timings=timings, trace=refused,
+            return Answer(question=draft.question, text=self.prompt.refusal, abstained=True,
+                          passages=passages, timings=timings, trace=refused,
                           draft=None if draft.reply.refused else draft.reply.answer)
         citation = self._citation(draft)
         text = with_marker(draft.reply.answer, citation.number)
@@ -145,17 +141,15 @@ class DocumentReader:
                       timings=timings, trace=trace)
 
     def _citation(self, draft: Draft) -> Citation:
-        passage, span = draft.cited, draft.evidence
-        assert passage is not None and span is not None
+        passage, span, bounds = draft.cited, draft.evidence, draft.sentence_span
+        assert passage is not None and span is not None and bounds is not None
         document = draft.documents[passage.doc_id]
-        start, end, sentence = _sentences_around(document.text, span)
         chunk = self.chunk_of(passage.doc_id, span.start)
         return Citation(number=draft.reply.number, doc_id=passage.doc_id,
                         chunk_id=chunk.chunk_id if chunk else passage.chunk_id,
-                        title=passage.title, source=passage.source, quote=sentence, start=start, end=end,
-                        page=document.page_at(span.start), date=passage.date,
-                        highlight_start=span.start, highlight_end=span.end,
-                        support=round(support(draft.reply.answer, sentence), 3))
+                        title=passage.title, source=passage.source, quote=draft.evidence_sentence,
+                        start=bounds.start, end=bounds.end, page=document.page_at(span.start),
+                        date=passage.date, highlight_start=span.start, highlight_end=span.end)
 
 
 @contextlib.contextmanager
@@ -194,10 +188,9 @@ def best_sentence(answer: str, question: str, passages: Sequence[Passage],
     return best[1:] if best is not None else None
 
 
-def _sentences_around(text: str, span: Span) -> tuple[int, int, str]:
+def _sentences_around(text: str, span: Span) -> Span:
     """The whole sentences of ``text`` that the span touches: what a reader is shown
     around the exact evidence."""
     touched = [(s, e) for s, e in sentence_spans(text) if s < span.end and span.start < e]
-    start = min([s for s, _ in touched], default=span.start)
-    end = max([e for _, e in touched], default=span.end)
-    return start, end, text[start:end]
+    return Span(min([s for s, _ in touched], default=span.start),
+                max([e for _, e in touched], default=span.end))

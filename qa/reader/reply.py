@@ -26,16 +26,20 @@ from qa.citations import is_refusal
 from qa.prompting import quote as as_data
 from qa.types import Passage
 
-REFUSAL = "The documents do not say."
 _ANSWER, _EVIDENCE = "Answer:", "Evidence"
 
 
 
 @dataclass(frozen=True)
 class ReaderPrompt:
+    """The reader's texts, all files in the prompts folder."""
+
     system: str
     examples: tuple[tuple[str, str], ...]
-    grammar: str  # GBNF: the form of the reply (reader_grammar.gbnf)
+    grammar: str  # GBNF: the form of the reply (reader_grammar.gbnf; none ships)
+    refusal: str  # what the user reads when the documents do not answer
+    context: str  # the earlier exchange a follow-up continues ({question}, {answer})
+    retry: str  # asks again for a quote that is not in its document ({number})
 
     @classmethod
     def load(cls, folder: Path) -> ReaderPrompt:
@@ -52,11 +56,15 @@ class ReaderPrompt:
 
 @lru_cache(maxsize=4)
 def _load(folder: Path) -> ReaderPrompt:
-    system = (folder / "reader_system.txt").read_text(encoding="utf-8").strip()
-    rows = json.loads((folder / "reader_examples.json").read_text(encoding="utf-8"))
-    grammar_file = folder / "reader_grammar.gbnf"
-    grammar = grammar_file.read_text(encoding="utf-8").strip() if grammar_file.exists() else ""
-    return ReaderPrompt(system, tuple((r["user"], r["assistant"]) for r in rows), grammar)
+    def read(name: str) -> str:
+        path = folder / name
+        return path.read_text(encoding="utf-8").strip() if path.exists() else ""
+
+    rows = json.loads(read("reader_examples.json"))
+    return ReaderPrompt(system=read("reader_system.txt"),
+                        examples=tuple((r["user"], r["assistant"]) for r in rows),
+                        grammar=read("reader_grammar.gbnf"), refusal=read("refusal.txt"),
+                        context=read("context.txt"), retry=read("retry.txt"))
 
 
 def documents_block(passages: Sequence[Passage]) -> str:
