@@ -21,9 +21,13 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from common import (
@@ -48,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="n_threads for both sides (default: the settings')")
     parser.add_argument("--no-threads", action="store_true", help="skip the n_threads 1 vs 2 sweep")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory run")
-    parser.add_argument("--worker", choices=["rss"], help="internal")
+    parser.add_argument("--worker", choices=["rss", "fresh"], help="internal")
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(rss_worker()))
+        print(json.dumps(rss_worker() if args.worker == "rss" else fresh_worker()))
         return 0
+    os.environ["QA_STATE_DIR"] = tempfile.mkdtemp(prefix="qa-bench-states-")  # nothing on disk yet
     result = run(args)
     print(report(result))
     path = write_json("answering", result)
@@ -192,7 +197,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     full_prompt_tokens = {q: len(llm.tokenize(_formatted(llm, prompts[q][0]).encode(), special=True))
                           for q in questions}
     cold = {"system": cold_system, "warm_up_s": warm_up_s,  # bare: the whole prompt, nothing cached
-            "bare": bare_answer(llm, prompts[questions[0]], settings.max_answer_tokens)}
+            "bare": bare_answer(llm, prompts[questions[0]], settings.max_answer_tokens),
+            "next_process": next_process_runs()}
     system: list[dict[str, Any]] = []
     bare: list[dict[str, Any]] = []
     for number, question in enumerate(questions[1:]):
@@ -278,6 +284,33 @@ def threads_sweep(settings: Any, messages: list[dict[str, str]],
             for t, rs in runs.items()}
 
 
+def next_process_runs() -> dict[str, Any]:
+    """The first question in a new process once this one has warmed the briefing (its
+    state on disk), and in one where only the rules and examples are on disk (the
+    briefing never warmed: read as windows)."""
+    states = Path(os.environ["QA_STATE_DIR"])
+    warmed = run_json_worker([__file__, "--worker", "fresh"], timeout=600)
+    unmarked = Path(tempfile.mkdtemp(prefix="qa-bench-states-")) / "states"
+    shutil.copytree(states, unmarked, ignore=shutil.ignore_patterns("*.warm"))
+    os.environ["QA_STATE_DIR"] = str(unmarked)
+    try:
+        cold_document = run_json_worker([__file__, "--worker", "fresh"], timeout=600)
+    finally:
+        os.environ["QA_STATE_DIR"] = str(states)
+    return {"warmed_document": warmed, "cold_document": cold_document}
+
+
+def fresh_worker() -> dict[str, Any]:
+    """A new process: open, load the models (untimed), then the first question and the warm-up."""
+    assistant = open_assistant()
+    assistant.generator.llm  # noqa: B018 - the model load is not the first question's
+    first = system_answer(assistant, seed_questions(1)[0])
+    started = time.perf_counter()
+    assistant.warm_up()
+    return {"ttft": first["ttft"], "prompt_tokens": first["llama_prompt_tokens"],
+            "warm_up_s": time.perf_counter() - started}
+
+
 def rss_worker() -> dict[str, Any]:
     """Peak resident memory of a process that opens the index and answers three questions."""
     from qa.pipeline import Assistant
@@ -293,7 +326,7 @@ def rss_worker() -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> str:
-    s, b = result["system"], result["bare"]
+    s, b, nxt = result["system"], result["bare"], result["cold"]["next_process"]
     speed = s["tokens_per_s"] / b["tokens_per_s"]
     rows = [
         ["time to first token p50 s", s["ttft_p50"], b["ttft_p50"], f"{s['ttft_p50'] / b['ttft_p50']:.2f}",
@@ -311,6 +344,13 @@ def report(result: dict[str, Any]) -> str:
         ["first question TTFT s (cold)", result["cold"]["system"]["ttft"], result["cold"]["bare"]["ttft"], "",
          "system: a cold document is read as windows; bare: the whole prompt"],
         ["warm-up s (whole document prefill)", result["cold"]["warm_up_s"], "", "", "once per document"],
+        ["next process: first question TTFT s", nxt["warmed_document"]["ttft"], "", "",
+         f"briefing warmed by the last process (state on disk); "
+         f"{nxt['warmed_document']['prompt_tokens']:.0f} prompt tokens evaluated"],
+        ["next process: warm-up s", nxt["warmed_document"]["warm_up_s"], "", "", "the states read from disk"],
+        ["next process, cold briefing: TTFT s", nxt["cold_document"]["ttft"], "", "",
+         f"read as windows, rules + examples from disk; "
+         f"{nxt['cold_document']['prompt_tokens']:.0f} prompt tokens evaluated"],
     ]
     text = (f"Answering, {result['questions']} seed questions, n_threads {result['threads']}\n"
             + table(["", "system", "bare llama-cpp-python", "ratio", "note"], rows)

@@ -1,4 +1,4 @@
-"""Check the hand-written eval sets (news25, memos25, mixed25, convo25 and the 26 sets).
+"""Check the hand-written eval sets (news25, memos25, mixed25, convo25, the 26 sets and the 27 sets).
 
 Usage: python evals/check_sets.py [set folder ...]
 
@@ -16,7 +16,11 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent
 TYPES = {"name", "role", "number", "date", "place", "reason", "two-hop", "paraphrase", "none"}
-DEFAULT = ["news25", "memos25", "mixed25", "convo25", "news26", "memos26", "mixed26", "convo26"]
+DEFAULT = ["news25", "memos25", "mixed25", "convo25", "news26", "memos26", "mixed26", "convo26",
+           "news27", "memos27", "mixed27", "convo27"]
+# the 27 sets: tighter word counts and at least 28% unanswerable
+WORDS27 = {"news27": (700, 900), "convo27": (350, 450)}
+NONE_SHARE27 = {"news27", "memos27", "mixed27"}
 
 
 def norm(s):
@@ -40,8 +44,28 @@ def load_texts(folder):
     return texts
 
 
-def check_item(item, texts, where, errors):
+SPLIT = re.compile(r'(?:(?<=[.?!])|(?<=[.?!]"))\s+(?=[A-Z"\'0-9])')
+
+
+def whole_sentences(folder):
+    """For the 27 sets: the sentences (split at . ? ! before a capital, quote or digit)
+    and lines of each document, so that a source can be checked to be a whole one."""
+    out = set()
+    for p in sorted((folder / "docs").iterdir()):
+        if p.suffix == ".pdf":
+            p = folder / "pdf_text" / (p.stem + ".txt")
+        for line in p.read_text().split("\n"):
+            line = norm(line)
+            if line:
+                out.add(line)
+                out.update(SPLIT.split(line))
+    return out
+
+
+def check_item(item, texts, where, errors, sents=None):
     src = item.get("source", "")
+    if sents is not None and not item.get("unanswerable") and norm(src) not in sents:
+        errors.append(f"{where}: source is not a whole sentence or line: {src[:80]!r}")
     if item.get("unanswerable"):
         if item.get("answers") != []:
             errors.append(f"{where}: unanswerable with answers")
@@ -66,7 +90,7 @@ def check_item(item, texts, where, errors):
 
 def check_docs(folder, errors):
     for p in sorted((folder / "docs").iterdir()):
-        if folder.name in ("news25", "convo25", "news26", "convo26") and p.suffix == ".txt":
+        if folder.name.startswith(("news", "convo")) and p.suffix == ".txt":
             lines = p.read_text().split("\n")
             if not re.match(r"^date \d{4}-\d{2}-\d{2} \S", lines[0]) or lines[1] != "":
                 errors.append(f"{p}: first line must be 'date YYYY-MM-DD Headline' then a blank line")
@@ -74,6 +98,11 @@ def check_docs(folder, errors):
             n = len(p.read_text().split())
             if not 500 <= n <= 1200:
                 errors.append(f"{p}: {n} words, want 500-1200")
+        if folder.name in WORDS27:
+            lo, hi = WORDS27[folder.name]
+            n = len(p.read_text().split())
+            if not lo <= n <= hi:
+                errors.append(f"{p}: {n} words, want {lo}-{hi}")
 
 
 def rows(path, ids, errors):
@@ -90,6 +119,7 @@ def rows(path, ids, errors):
 def check_set(folder):
     errors, counts, ids = [], {}, set()
     texts = load_texts(folder)
+    sents = whole_sentences(folder) if folder.name.endswith("27") else None
     check_docs(folder, errors)
     qfile, cfile = folder / "questions.jsonl", folder / "conversations.jsonl"
     if qfile.exists():
@@ -103,10 +133,13 @@ def check_set(folder):
                 if k not in item:
                     errors.append(f"{where}: missing {k}")
             counts[typ] = counts.get(typ, 0) + 1
-            check_item(item, texts, where, errors)
+            check_item(item, texts, where, errors, sents)
         total = sum(counts.values())
         if total < 36 or counts.get("none", 0) * 4 < total:
             errors.append(f"{folder.name}: {total} questions, {counts.get('none', 0)} unanswerable")
+        if folder.name in NONE_SHARE27 and (total < 45 or counts.get("none", 0) < 0.28 * total):
+            errors.append(f"{folder.name}: {total} questions, {counts.get('none', 0)} unanswerable, "
+                          "want >= 45 and >= 28%")
     if cfile.exists():
         for where, conv in rows(cfile, ids, errors):
             counts["conversations"] = counts.get("conversations", 0) + 1
@@ -117,7 +150,7 @@ def check_set(folder):
                 counts["turns"] = counts.get("turns", 0) + 1
                 if t.get("unanswerable"):
                     counts["turns-none"] = counts.get("turns-none", 0) + 1
-                check_item(t, texts, f"{where} turn {j}", errors)
+                check_item(t, texts, f"{where} turn {j}", errors, sents)
     return counts, errors
 
 

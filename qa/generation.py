@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 
 from qa.errors import ModelError
 from qa.models.files import resolve_generator
+from qa.prompt_states import StateFiles
 
 Message = dict[str, str]
 
@@ -28,7 +31,7 @@ Message = dict[str, str]
 class Generator:
     def __init__(self, model_path: str | None, cache_dir: Path, n_ctx: int = 4096,
                  n_threads: int = 2, temperature: float = 0.0, max_tokens: int = 256,
-                 state_cache_mb: int = 512):
+                 state_cache_mb: int = 512, state_disk_mb: int = 2048, state_dir: Path | None = None):
         self._model_path = model_path
         self.cache_dir = cache_dir
         self.n_ctx = n_ctx
@@ -36,6 +39,9 @@ class Generator:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.state_cache_mb = state_cache_mb
+        self.state_disk_mb = state_disk_mb
+        self.state_dir = state_dir or cache_dir / "states"
+        self._files: StateFiles | None = None
         self._llm: Any = None
         self._load_lock = threading.Lock()
         self.lock = threading.Lock()  # held while generating: one request at a time
@@ -86,9 +92,30 @@ class Generator:
 
     def warm(self, messages: list[Message]) -> None:
         """Evaluate ``messages`` (a prompt up to its question) and keep the state, so the
-        next prompt that starts the same way only evaluates what follows."""
-        for _ in self.stream_chat(messages, max_tokens=1):
-            pass
+        next prompt that starts the same way only evaluates what follows, in this process
+        and (written to disk) in the next one."""
+        cache = self.llm.cache
+        if not isinstance(cache, PrefixCache):
+            return
+        with cache.persisting():
+            for _ in self.stream_chat(messages, max_tokens=1):
+                pass
+        if cache.saved is not None and self.state_files is not None:
+            self.state_files.mark(_digest(messages), cache.saved)
+
+    def is_warm(self, messages: list[Message]) -> bool:
+        """Whether ``messages`` were warmed (here or by an earlier process) and their
+        state is still kept on disk: a prompt starting with them costs only what follows."""
+        files = self.state_files
+        return files is not None and files.marked(_digest(messages))
+
+    @property
+    def state_files(self) -> StateFiles | None:
+        if self._files is None and self.state_disk_mb > 0 and self.state_cache_mb > 0:
+            path = resolve_generator(self._model_path, self.cache_dir)
+            self._files = StateFiles.for_model(self.state_dir, path, self.n_ctx,
+                                               self.state_disk_mb << 20)
+        return self._files
 
     def _load(self) -> Any:
         # Read, not mapped: llama.cpp repacks most weights into its own buffers for the
@@ -99,8 +126,13 @@ class Generator:
                          n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512,
                          use_mmap=False)
         if self.state_cache_mb > 0:
-            llm.set_cache(PrefixCache(self.state_cache_mb << 20, lambda key: documents_end(llm, key)))
+            llm.set_cache(PrefixCache(self.state_cache_mb << 20, lambda key: documents_ends(llm, key),
+                                      self.state_files))
         return llm
+
+
+def _digest(messages: list[Message]) -> str:
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:32]
 
 
 @functools.lru_cache(maxsize=4)
@@ -117,17 +149,33 @@ class PrefixCache:
     ``Llama`` saves the state after each completion and, before the next, loads the
     kept state sharing the longest prefix with the new prompt when it beats what
     the context already holds. States of one document set differ only after its
-    documents block (``boundary``: the token index just past ``</documents>``), so a
-    new state replaces the kept ones that share everything up to there: memory grows
-    with the documents, not the questions.
+    documents block (``boundaries``: the token indexes just past each
+    ``</documents>``, the last one ending the question's documents), so a new state
+    replaces the kept ones that share everything up to there: memory grows with
+    the documents, not the questions. A state saved while ``persisting`` (a warm)
+    is also written to ``files`` under its last two boundaries (the documents, and
+    the rules and examples before them), and a prompt whose kept states share less
+    than one of its boundaries looks there.
     """
 
-    def __init__(self, capacity_bytes: int, boundary: Callable[[tuple[int, ...]], int | None]):
+    def __init__(self, capacity_bytes: int, boundaries: Callable[[tuple[int, ...]], list[int]],
+                 files: StateFiles | None = None):
         from llama_cpp.llama_cache import LlamaRAMCache
 
         self._cache = LlamaRAMCache(capacity_bytes)
-        self._boundary = boundary
+        self._boundaries = boundaries
+        self._files = files
         self._ends: dict[tuple[int, ...], int | None] = {}
+        self._persist = False
+        self.saved: Path | None = None  # the file the last persisted state went to
+
+    @contextlib.contextmanager
+    def persisting(self) -> Iterator[None]:
+        self._persist, self.saved = True, None
+        try:
+            yield
+        finally:
+            self._persist = False
 
     @property
     def cache_state(self) -> Any:
@@ -138,7 +186,24 @@ class PrefixCache:
         return self._cache.cache_size
 
     def __getitem__(self, key: Any) -> Any:
-        return self._cache[key]
+        from llama_cpp import Llama
+
+        key = tuple(key)
+        try:
+            kept = self._cache[key]
+            shared = Llama.longest_token_prefix(kept.input_ids[: kept.n_tokens].tolist(), key)
+        except KeyError:
+            kept, shared = None, 0
+        for end in reversed(self._boundaries(key) if self._files is not None else []):
+            if end <= shared:
+                break
+            state = self._files.load(key[:end])  # type: ignore[union-attr]
+            if state is not None:
+                self[tuple(state.input_ids[: state.n_tokens].tolist())] = state
+                return state
+        if kept is None:
+            raise KeyError("no kept state shares a prefix with the prompt")
+        return kept
 
     def __contains__(self, key: Any) -> bool:
         return key in self._cache
@@ -147,28 +212,32 @@ class PrefixCache:
         from llama_cpp import Llama
 
         key = tuple(key)
-        end = self._boundary(key)
+        ends = self._boundaries(key)
+        end = ends[-1] if ends else None
         for kept in list(self._cache.cache_state):
             if end is not None and self._end(kept) == end and Llama.longest_token_prefix(kept, key) >= end:
                 del self._cache.cache_state[kept]
         self._cache[key] = value
         self._ends = {k: self._ends.get(k) for k in self._cache.cache_state if k != key} | {key: end}
+        if self._persist and self._files is not None and ends:
+            self.saved = self._files.save([key[:e] for e in reversed(ends[-2:])], value)
 
     def _end(self, key: tuple[int, ...]) -> int | None:
         if key not in self._ends:
-            self._ends[key] = self._boundary(key)
+            ends = self._boundaries(key)
+            self._ends[key] = ends[-1] if ends else None
         return self._ends[key]
 
 
-def documents_end(llm: Any, tokens: tuple[int, ...], marker: bytes = b"</documents>") -> int | None:
-    """The token index just past the last ``</documents>`` of a prompt (None: no documents)."""
+def documents_ends(llm: Any, tokens: tuple[int, ...], marker: bytes = b"</documents>") -> list[int]:
+    """The token indexes just past each ``</documents>`` of a prompt."""
     text = b""
-    end = None
+    ends = []
     for index, token in enumerate(tokens):
         text += llm.detokenize([token])
         if text.endswith(marker):
-            end = index + 1
-    return end
+            ends.append(index + 1)
+    return ends
 
 
 def open_llama(path: Path, purpose: str = "", **params: Any) -> Any:

@@ -39,9 +39,14 @@ PROTOTYPES = "injection.json"
 # highest margin is 0.13 (tests/test_injection.py keeps it so); plain English orders
 # score 0.3-0.8, orders in other languages lower (the embedder is English).
 ORDER_MARGIN = 0.25
-# An answer resting on a sentence this near the orders is refused: higher than any
-# briefing sentence, lower than the prompt filter, since here the answer also shows it.
+# An answer resting on a sentence this near the orders is refused unless it bears on the
+# question (OBEYED_RELEVANCE): above the briefings' sentences it was tuned beside, below
+# the prompt filter. Plain briefing sentences reach it too (3 of 870 in the sets written
+# later, tests/test_injection.py), and an answer to the question from such a sentence
+# lies at 0.57-0.59 from it (convo26); an answer that does what an order in 0.15-0.25
+# says lies at 0.04-0.40 from the questions of evals/injection.py.
 OBEYED_MARGIN = 0.15
+OBEYED_RELEVANCE = 0.45
 # The answer's own words (those the question lacks) and the sentence that supports it
 # both this far from the question: it answers something else. The gold answers of all
 # five question sets reach 0.16 or more (tests/test_injection.py), and so does the
@@ -98,11 +103,11 @@ class InjectionGuard:
         texts = [question, new_words(answer, question) or answer, *(sentence for _, sentence in supporting)]
         vectors = self.embedder.encode_remembered(texts)
         scores = self.order_scores(vectors[2:])
+        relevance = float((vectors[1:] @ vectors[0]).max())
         for (number, _), score in zip(supporting, scores, strict=True):
-            if score >= OBEYED_MARGIN:
+            if score >= ORDER_MARGIN or (score >= OBEYED_MARGIN and relevance < OBEYED_RELEVANCE):
                 return Obedience(f"the answer follows an instruction written in passage [{number}] "
                                  "instead of answering from the facts", number)
-        relevance = float((vectors[1:] @ vectors[0]).max())
         if relevance < MIN_RELEVANCE:
             return Obedience(f"the answer does not bear on the question (similarity {relevance:.2f}): "
                              "it may follow an instruction in a passage")

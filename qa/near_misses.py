@@ -46,6 +46,8 @@ _HEAD_END_TEXT = "after before of in at on from with by for to who which that wh
 _HEAD_ENDS = frozenset(_HEAD_END_TEXT.split())
 _APPOSITION_WORDS = 6  # "a mediator, retired judge Anselm Roth": the mediator is Roth
 
+_PRONOUNS = frozenset(["he", "she", "it", "they", "we", "i", "you"])  # a subject the conversation names
+
 
 def unstated_premise(answer: str, question: str, cited_text: str, documents_text: str = "") -> bool:
     """True when the answer restates the act the question presupposes ("What did the
@@ -81,6 +83,8 @@ def _is_past(word: str) -> bool:
 
 
 def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_text: str) -> bool:
+    if subject.lower() in _PRONOUNS:
+        return False  # "They won it by...": whom the pronoun stands for is the conversation's
     doers = []
     for word in re.finditer(r"\b[a-z]+\b", cited_text):
         done = word.group()

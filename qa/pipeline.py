@@ -183,7 +183,12 @@ class Assistant:
         """A document is shown whole once its prefill is cached (warmed, or asked about
         whole before); a cold one is read as windows, so its first answer is not held
         up by a whole prefill (~100 tokens/s here), unless ``cold_documents`` says whole."""
-        return self.settings.cold_documents == "whole" or document.content_hash in self._warm
+        if self.settings.cold_documents == "whole" or document.content_hash in self._warm:
+            return True
+        if self.document_reader.is_warm(document):  # warmed by an earlier process
+            self._warm.add(document.content_hash)
+            return True
+        return False
 
     @property
     def context_plan(self) -> ContextPlan:
@@ -254,14 +259,20 @@ class Assistant:
         exchange, whose answer names who or what the pronoun stands for."""
         if not history or not is_follow_up(question):
             return question
-        previous_question, previous_answer = history[-1]
-        if is_refusal(previous_answer) or previous_answer == self.prompt.refusal:
-            previous_answer = ""
+        previous_question, previous_answer = self._leaned_on(history)
         return " ".join(f"{previous_question} {strip_markers(previous_answer)} {question}".split())
+
+    def _leaned_on(self, history: Sequence[Turn]) -> Turn:
+        """The exchange a follow-up continues: the last one answered (a refusal names no
+        one a pronoun could stand for), else the last question alone."""
+        for previous_question, previous_answer in reversed(history):
+            if not (is_refusal(previous_answer) or previous_answer == self.prompt.refusal):
+                return previous_question, previous_answer
+        return history[-1][0], ""
 
 
     def _context(self, history: Sequence[Turn]) -> str:
-        previous_question, previous_answer = history[-1]
+        previous_question, previous_answer = self._leaned_on(history)
         return self.prompt.context.format(question=previous_question,
                                              answer=strip_markers(previous_answer)) + "\n"
 

@@ -60,6 +60,8 @@ class Settings:
     judge: str = "evidence"  # or "off": the model judges its draft (qa/checks/judge.py)
     english_checks: bool = True  # the English-only rule that paid on blind sets (qa/checks/english.py)
     state_cache_mb: int = 512  # evaluated prompt prefixes kept, one per document set (~28 KB/token)
+    state_disk_mb: int = 2048  # warmed prefixes kept on disk for the next process (0: none)
+    state_dir: Path | None = None  # where (None: cache_dir/states)
     cold_documents: str = "windows"  # or "whole": a document not yet warmed, read as windows or whole
     # Warm a cold document (an upload, or one first read as windows) in a background thread.
     # Off: on 2 cores its whole-document prefill (~10 s) starved the web page under test.
@@ -114,8 +116,10 @@ _AT_LEAST = {"port": 1, "n_ctx": 256, "n_threads": 1, "max_answer_tokens": 1, "c
              "chunk_overlap_sentences": 0, "candidates": 1, "embed_batch_size": 1, "checkpoint_seconds": 0,
              "checkpoint_chunks": 1, "max_question_chars": 1, "max_upload_mb": 1, "temperature": 0,
              "min_relevance": -1, "dense_weight": 0, "context_token_budget": 64,
-             "state_cache_mb": 0, "warm_documents": 0, "generator_timeout": 0.1, "generator_retries": 0}
+             "state_cache_mb": 0, "state_disk_mb": 0, "warm_documents": 0, "generator_timeout": 0.1,
+             "generator_retries": 0}
 _AT_MOST = {"port": 65535, "dense_weight": 1, "min_relevance": 1}
+_PATHS = {"state_dir"}  # paths whose default is None
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
@@ -124,8 +128,10 @@ def _coerce(name: str, value: Any) -> Any:
     if name not in {f.name for f in fields(Settings)}:
         raise ConfigurationError(f"Unknown setting {name!r}.")
     default = getattr(Settings, name, None)
+    if isinstance(default, Path) or name in _PATHS:
+        return Path(value).expanduser()
     if not isinstance(value, str):
-        return Path(value) if isinstance(default, Path) else value
+        return value
     try:
         if isinstance(default, bool):
             if value.lower() not in _TRUE | _FALSE:

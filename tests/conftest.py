@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Warmed prompt states persist on disk between processes (qa/prompt_states.py): a test
+# run starts with none, so a document is warm only if this run warmed it.
+os.environ.setdefault("QA_STATE_DIR", tempfile.mkdtemp(prefix="qa-test-states-"))
 
 from qa.models.embedder import Embedder  # noqa: E402
 from qa.settings import Settings  # noqa: E402

@@ -47,6 +47,9 @@ _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to
      "What did the foreign ministry say about the goal?", _STATEMENT, False),
     ("Moscow will not recognize the Islamist state officially [1].",
      "Will Moscow grant the Islamist state official recognition?", _STATEMENT, False),
+    # a follow-up's pronoun: whom "they" stands for is the conversation's, not decidable here
+    ("They won it by beating Kestrel Bay 4-3 on penalties [1].", "How did they win it?",
+     "Ashfold Athletic won the cup, beating Kestrel Bay 4-3 on penalties.", False),
 ])
 def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, question, cited, unstated):
     from qa.near_misses import unstated_premise

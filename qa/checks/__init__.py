@@ -26,6 +26,7 @@ class Draft:
 
     question: str
     about: str  # the question with the exchange a follow-up leans on
+    earlier: str  # that exchange as prompt text ("" for a question that stands alone)
     passages: tuple[Passage, ...]
     reply: Reply
     evidence: Span | None

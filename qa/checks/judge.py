@@ -40,8 +40,8 @@ class ModelJudge:
 
     def _messages(self, draft: Draft) -> list[dict[str, str]]:
         template = _template(self.prompts_dir / "judge_evidence.txt")
-        text = template.format(evidence=" ".join(draft.evidence_sentence.split()), question=draft.question,
-                               answer=draft.reply.answer)
+        text = template.format(evidence=" ".join(draft.evidence_sentence.split()), earlier=draft.earlier,
+                               question=draft.question, answer=draft.reply.answer)
         return [{"role": "system", "content": "You check answers. Reply with yes or no only."},
                 {"role": "user", "content": text}]
 

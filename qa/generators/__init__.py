@@ -47,7 +47,8 @@ def make_generator(settings: Settings) -> ChatGenerator:
 
     return Generator(settings.generator_path, settings.cache_dir, n_ctx=settings.n_ctx,
                      n_threads=settings.n_threads, temperature=settings.temperature,
-                     max_tokens=settings.max_answer_tokens, state_cache_mb=settings.state_cache_mb)
+                     max_tokens=settings.max_answer_tokens, state_cache_mb=settings.state_cache_mb,
+                     state_disk_mb=settings.state_disk_mb, state_dir=settings.state_dir)
 
 
 def check_url(url: str) -> str:

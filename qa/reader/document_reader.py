@@ -61,11 +61,18 @@ class DocumentReader:
 
     def warm(self, document: Document) -> None:
         """Evaluate the prompt prefix for ``document`` shown whole, ahead of its questions."""
+        self.generator.warm(self._whole(document))  # type: ignore[attr-defined]
+
+    def is_warm(self, document: Document) -> bool:
+        """Warmed by this process or an earlier one (its state kept on disk)."""
+        is_warm = getattr(self.generator, "is_warm", None)
+        return bool(is_warm and is_warm(self._whole(document)))
+
+    def _whole(self, document: Document) -> list[dict[str, str]]:
         passage = Passage(chunk_id=f"{document.doc_id}:0", doc_id=document.doc_id, text=document.text,
                           score=1.0, title=document.title, source=document.source, start=0,
                           end=len(document.text))
-        messages = self.prompt.messages([passage], "")
-        self.generator.warm(messages)  # type: ignore[attr-defined]
+        return self.prompt.messages([passage], "")
 
     def stream(self, question: Question, documents: Mapping[str, Document], timings: dict[str, float],
                started: float, stages: bool) -> Iterator[str | Stage | Answer]:
@@ -123,7 +130,8 @@ class DocumentReader:
             number, span, sentence = recited
             bounds = span
             reply = replace(reply, number=number)
-        return Draft(question=question.text, about=question.about, passages=passages, reply=reply,
+        return Draft(question=question.text, about=question.about, earlier=question.earlier,
+                     passages=passages, reply=reply,
                      evidence=span, evidence_sentence=sentence, documents=documents,
                      recited=recited is not None, sentence_span=bounds)
 

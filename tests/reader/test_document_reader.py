@@ -101,6 +101,25 @@ def test_the_judge_refuses_a_draft_it_finds_unstated_and_says_so(built_index, em
     assert not answer.abstained and "judge" in [v.check for v in answer.trace]
 
 
+def test_a_follow_up_after_a_refusal_leans_on_the_last_answered_exchange(built_index, embedder, settings):
+    """A refusal names no one "he" could stand for: the search, the reader and the judge
+    get the exchange before it."""
+    fake = Scripted("He led discussions with the European Union [1].", "yes")
+    assistant = Assistant(IndexStore.load(built_index, embedder.name),
+                          settings.replace(cold_documents="whole", judge="evidence"),
+                          embedder=embedder, generator=fake)
+    history = [(QUESTION, "Abdul Salam Hanafi leads the delegation [1]."),
+               ("When was he born?", assistant.prompt.refusal)]
+    question = "What did he do last week?"
+    query = assistant.retrieval_query(question, history)
+    assert "Hanafi" in query and "born" not in query
+    answer = assistant.ask(question, history)
+    shown, judged = fake.prompts[0][-1]["content"], fake.prompts[1][-1]["content"]
+    assert "Abdul Salam Hanafi leads the delegation" in shown and "born" not in shown
+    assert "Abdul Salam Hanafi leads the delegation" in judged and question in judged
+    assert not answer.abstained
+
+
 def test_nothing_relevant_is_refused_before_the_model_with_the_relevance_verdict(built_index, embedder,
                                                                                   settings):
     fake = Scripted()
@@ -145,3 +164,55 @@ def test_a_document_read_as_windows_is_warmed_even_when_the_caller_stops_at_the_
     assistant.finish_background()
     assert len(fake.warmed) == 1  # the whole briefing, evaluated ahead of the next question
     assert "Abdul Salam Hanafi" in fake.warmed[0][-1]["content"]
+
+
+def _documents_prompt(document: str, question: str) -> list[dict[str, str]]:
+    example = "<documents>\n[1] The ferry to Ostra runs twice a day.\n</documents>\n\nQuestion: How often?"
+    return [{"role": "system", "content": "Answer from the documents. " * 20},
+            {"role": "user", "content": example}, {"role": "assistant", "content": "Twice a day [1]."},
+            {"role": "user", "content": f"<documents>\n[1] {document}\n</documents>\n\nQuestion: {question}"}]
+
+
+def _counting_restores(generator: Generator) -> list[int]:
+    restored: list[int] = []
+    llm = generator.llm
+    load_state = llm.load_state
+    llm.load_state = lambda state: (restored.append(state.n_tokens), load_state(state))[1]
+    return restored
+
+
+@pytest.mark.slow
+def test_a_warmed_document_is_restored_from_disk_by_a_new_process(tmp_path, settings):
+    """Real tiny model, two generators (two processes' worth of llama.cpp contexts)
+    sharing a state folder: the second evaluates neither the rules nor the document."""
+    harbour = "The harbour of Valdera reopened in May after the dockers' strike. " * 30
+    first = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=4, state_dir=tmp_path)
+    warm = _documents_prompt(harbour, "")
+    assert not first.is_warm(warm)
+    first.warm(warm)
+    assert first.is_warm(warm) and len(list(tmp_path.rglob("*.npz"))) == 2  # documents, and rules + examples
+
+    second = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=4, state_dir=tmp_path)
+    assert second.is_warm(warm)
+    restored = _counting_restores(second)
+    list(second.stream_chat(_documents_prompt(harbour, "When did the harbour reopen?")))
+    assert len(restored) == 1 and restored[0] > 400  # the document's state, read from disk
+
+    third = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=4, state_dir=tmp_path)
+    restored = _counting_restores(third)
+    list(third.stream_chat(_documents_prompt("A different note on the fishing fleet.", "Who?")))
+    assert len(restored) == 1  # another document: the rules and examples come from disk
+
+
+@pytest.mark.slow
+def test_a_damaged_state_file_costs_the_speed_up_and_nothing_else(tmp_path, settings):
+    first = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=4, state_dir=tmp_path)
+    warm = _documents_prompt("The depot stores fuel. " * 20, "")
+    first.warm(warm)
+    for path in tmp_path.rglob("*.npz"):
+        path.write_bytes(b"not a state")
+    second = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=4, state_dir=tmp_path)
+    restored = _counting_restores(second)
+    reply = "".join(second.stream_chat(_documents_prompt("The depot stores fuel. " * 20, "What?")))
+    assert reply and restored == [] and not list(tmp_path.rglob("*.npz"))  # evaluated afresh, files gone
+    assert not second.is_warm(warm)

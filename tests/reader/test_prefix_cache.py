@@ -21,8 +21,8 @@ def _prompt(document: int, question: int) -> tuple[int, ...]:
     return (*FIXED, *([document] * 300), END, question, question + 1)
 
 
-def _boundary(key: tuple[int, ...]) -> int | None:
-    return key.index(END) + 1 if END in key else None
+def _boundary(key: tuple[int, ...]) -> list[int]:
+    return [key.index(END) + 1] if END in key else []
 
 
 def test_a_new_question_replaces_its_documents_older_state_but_not_another_documents():
