@@ -35,7 +35,7 @@ from qa.injection import InjectionGuard
 from qa.models.embedder import Embedder
 from qa.priority import FOREGROUND
 from qa.reader.context import ContextPlan, build_context
-from qa.reader.document_reader import DocumentReader, Question
+from qa.reader.document_reader import Clock, DocumentReader, Question
 from qa.reader.reply import ReaderPrompt
 from qa.settings import Settings
 from qa.types import (
@@ -128,20 +128,19 @@ class Assistant:
         query = self.retrieval_query(question, history)
         passages = (retriever.retrieve_within(query, only, self.settings.candidates) if only
                     else retriever.retrieve(query, self.settings.candidates))
-        timings = {"retrieval": time.perf_counter() - started}
+        clock = Clock(started, retrieval=time.perf_counter() - started)
         relevant = [p for p in passages if p.score >= self.settings.min_relevance]
         if not relevant:
             best = max((p.score for p in passages), default=0.0)
             verdict = Verdict("relevance", REFUSE, f"no passage reaches relevance "
                               f"{self.settings.min_relevance:.2f} (best {best:.2f})")
-            yield self._refused(question, passages, timings, started, verdict)
+            yield self._refused(question, passages, clock, verdict)
             return
         context = build_context(relevant, documents, self.generator.count_tokens, self.context_plan,
                                 show_whole=self._may_show_whole)
         earlier = self._context(history) if query != question else ""
         asked = Question(text=question, about=query, context=context, earlier=earlier)
-        with contextlib.closing(self.document_reader.stream(asked, documents, timings, started,
-                                                            stages)) as pieces:
+        with contextlib.closing(self.document_reader.stream(asked, documents, clock, stages)) as pieces:
             for piece in pieces:
                 if isinstance(piece, Answer):  # before it leaves: a caller may close the stream then
                     self._warm.update(documents[d].content_hash for d in context.whole)
@@ -214,11 +213,9 @@ class Assistant:
                 return chunk
             number += 1
 
-    def _refused(self, question: str, passages: list[Passage], timings: dict[str, float],
-                 started: float, verdict: Verdict) -> Answer:
-        timings["total"] = time.perf_counter() - started
+    def _refused(self, question: str, passages: list[Passage], clock: Clock, verdict: Verdict) -> Answer:
         return Answer(question=question, text=self.prompt.refusal, abstained=True,
-                      passages=passages, timings=timings, trace=(verdict,))
+                      passages=passages, timings=clock.stop(), trace=(verdict,))
 
 
     def _no_documents(self) -> None:

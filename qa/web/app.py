@@ -482,7 +482,8 @@ def answer_record(answer: Answer) -> dict[str, Any]:
             "sources": [source_record(c) for c in citations],
             "trace": [{"check": v.check, "action": v.action, "detail": v.detail} for v in answer.trace],
             "refusal_reason": answer.refusal_reason,
-            "timings": {k: round(v, 3) for k, v in answer.timings.items()}}
+            "timings": {k: round(v, 3) for k, v in answer.timings.as_dict().items()},
+            "generated_tokens": answer.generated_tokens}
 
 
 def user_error(message: str) -> gr.Error:
