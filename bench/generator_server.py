@@ -44,8 +44,8 @@ def run(count: int, model: str | None) -> dict[str, Any]:
     from qa.pipeline import Assistant
     from qa.settings import Settings
 
-    settings = Settings.from_env().replace(generator_path=model)
-    path = resolve_generator(settings.generator_path, settings.cache_dir)
+    settings = Settings.from_env(**({"generator_path": model} if model else {}))
+    path = resolve_generator(settings.generator.generator_path, settings.cache_dir)
     questions = seed_questions(count + 1)
     port = free_port()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -5,4 +5,5 @@ from qa.pipeline import Assistant
 from qa.settings import Settings
 from qa.types import Answer, Chunk, Citation, Document, Passage, Timings
 
-__all__ = ["Answer", "Assistant", "Chunk", "Citation", "Document", "Passage", "QAError", "Settings", "Timings"]
+__all__ = ["Answer", "Assistant", "Chunk", "Citation", "Document", "Passage", "QAError", "Settings",
+           "Timings"]

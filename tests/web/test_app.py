@@ -411,7 +411,7 @@ def served(app: ChatApp) -> Iterator[str]:
     app.settings = app.settings.replace(port=_free_port())
     demo = launch(app, block=False)
     try:
-        yield f"http://127.0.0.1:{app.settings.port}/"
+        yield f"http://127.0.0.1:{app.settings.web.port}/"
     finally:
         demo.close()
 
@@ -448,7 +448,7 @@ def test_password_is_required_when_auth_is_set(app: ChatApp):
 
     app.settings = app.settings.replace(port=_free_port(), auth="ana:s3cret")
     demo = launch(app, block=False)
-    url = f"http://127.0.0.1:{app.settings.port}/"
+    url = f"http://127.0.0.1:{app.settings.web.port}/"
     try:
         with pytest.raises(Exception):  # noqa: B017 - refused before any API is visible
             Client(url, verbose=False)
