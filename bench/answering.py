@@ -78,7 +78,8 @@ def open_assistant(threads: int | None = None) -> Any:
     """The system as configured, over the seed briefings (index built once in bench/out)."""
     from qa.pipeline import Assistant
 
-    return Assistant.from_folder(ROOT / "seeds", OUT / "index-seeds", n_threads=threads)
+    chosen = {"n_threads": threads} if threads else {}  # else the settings' own
+    return Assistant.from_folder(ROOT / "seeds", OUT / "index-seeds", **chosen)
 
 
 def bare_llama(settings: Any, threads: int | None = None) -> Any:
@@ -87,10 +88,10 @@ def bare_llama(settings: Any, threads: int | None = None) -> Any:
 
     from qa.models.files import resolve_generator
 
-    path = resolve_generator(settings.generator_path, settings.cache_dir)
+    path = resolve_generator(settings.generator.generator_path, settings.cache_dir)
     threads = threads or settings.n_threads
     with contextlib.redirect_stderr(io.StringIO()):
-        return Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=threads,
+        return Llama(model_path=str(path), n_ctx=settings.generator.n_ctx, n_threads=threads,
                      n_threads_batch=threads, n_batch=512, verbose=False)
 
 
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     full_prompt_tokens = {q: len(llm.tokenize(_formatted(llm, prompts[q][0]).encode(), special=True))
                           for q in questions}
     cold = {"system": cold_system, "warm_up_s": warm_up_s,  # bare: the whole prompt, nothing cached
-            "bare": bare_answer(llm, prompts[questions[0]], settings.max_answer_tokens),
+            "bare": bare_answer(llm, prompts[questions[0]], settings.generator.max_answer_tokens),
             "next_process": next_process_runs()}
     system: list[dict[str, Any]] = []
     bare: list[dict[str, Any]] = []
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 system.append({"question": question, **system_answer(assistant, question)})
             else:
                 bare.append({"question": question,
-                             **bare_answer(llm, prompts[question], settings.max_answer_tokens)})
+                             **bare_answer(llm, prompts[question], settings.generator.max_answer_tokens)})
         print(f"  {number + 1}/{len(questions) - 1}: first token after {system[-1]['ttft']:.2f} s (system), "
               f"{bare[-1]['ttft']:.2f} s (bare); load {load_average():.1f}", file=sys.stderr, flush=True)
     result = {"questions": len(system), "threads": settings.n_threads, "cold": cold,

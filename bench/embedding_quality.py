@@ -67,7 +67,7 @@ def evaluate(backend: str, questions: list[str], gold: np.ndarray, documents: li
     from qa.settings import Settings
 
     settings = Settings.from_env(index_dir=OUT / "unused")
-    embedder = Embedder(None, batch_size=settings.embed_batch_size, threads=settings.n_threads,
+    embedder = Embedder(None, batch_size=settings.index.embed_batch_size, threads=settings.n_threads,
                         backend=backend, cache_dir=settings.cache_dir)
     cache = ReferenceCache(embedder) if backend == "torch" else None
     started = time.perf_counter()

@@ -55,9 +55,9 @@ def worker(use_mmap: bool) -> dict[str, Any]:
     from qa.settings import Settings
 
     settings = Settings.from_env()
-    path = resolve_generator(settings.generator_path, settings.cache_dir)
+    path = resolve_generator(settings.generator.generator_path, settings.cache_dir)
     started = time.perf_counter()
-    llm = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+    llm = Llama(model_path=str(path), n_ctx=settings.generator.n_ctx, n_threads=settings.n_threads,
                 n_threads_batch=settings.n_threads, n_batch=512, use_mmap=use_mmap, verbose=False)
     load_s = time.perf_counter() - started
     briefing = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")[:2400]

@@ -44,8 +44,8 @@ def run(count: int, model: str | None) -> dict[str, Any]:
     from qa.pipeline import Assistant
     from qa.settings import Settings
 
-    settings = Settings.from_env().replace(generator_path=model)
-    path = resolve_generator(settings.generator_path, settings.cache_dir)
+    settings = Settings.from_env(**({"generator_path": model} if model else {}))
+    path = resolve_generator(settings.generator.generator_path, settings.cache_dir)
     questions = seed_questions(count + 1)
     port = free_port()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def run(count: int, model: str | None) -> dict[str, Any]:
             order = list(sides) if number % 2 == 0 else list(reversed(sides))
             for name in order:
                 answer = sides[name].ask(question)
-                ttft[name].append(answer.timings.get("first_token", answer.timings["total"]))
+                ttft[name].append(answer.timings.first_token or answer.timings.total)
                 answers[name].append((answer.text, tuple(c.chunk_id for c in answer.citations)))
     same = sum(a == b for a, b in zip(answers["in-process"], answers["server"], strict=True))
     figures = {name: {"ttft_p50": percentile(v, 50), "ttft_p95": percentile(v, 95)}

@@ -88,7 +88,7 @@ def measure(threads: int) -> dict[str, Any]:
     from qa.settings import Settings
 
     settings = Settings.from_env()
-    llm = Generator(settings.generator_path, settings.cache_dir, n_threads=threads).llm
+    llm = Generator(settings.generator.generator_path, settings.cache_dir, n_threads=threads).llm
     briefing = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
     prompt = llm.tokenize(f"{briefing}\n\nSummary of the briefing:".encode(), add_bos=True)
     prefill, generation = [], []

@@ -161,12 +161,12 @@ def retrieval_latency(stores: dict[str, Any], embedder: Any, settings: Any) -> l
     searchers = {name: side["backend"].searcher(side["store"], embedder, settings)
                  for name, side in stores.items()}
     for searcher in searchers.values():
-        searcher.retrieve(questions[0], settings.candidates)  # FAISS builds its BM25 index here
+        searcher.retrieve(questions[0], settings.retrieve.candidates)  # FAISS builds its BM25 index here
     timings: dict[str, list[float]] = {name: [] for name in searchers}
     for number, question in enumerate(questions):
         for name in (list(searchers) if number % 2 == 0 else list(reversed(searchers))):
             with Timer() as timer:
-                searchers[name].retrieve(question, settings.candidates)
+                searchers[name].retrieve(question, settings.retrieve.candidates)
             timings[name].append(timer.seconds * 1000)
     return [{"backend": name, "p50_ms": percentile(t, 50), "p95_ms": percentile(t, 95)}
             for name, t in timings.items()]
@@ -308,11 +308,11 @@ def web_process(name: str, uri: str) -> dict[str, Any]:
     with Timer() as opening:
         assistant = Assistant.open(settings.index_dir, settings=settings)
     assistant.embedder.encode_remembered(questions)
-    assistant.retriever.retrieve(questions[0], settings.candidates)  # FAISS: builds BM25
+    assistant.retriever.retrieve(questions[0], settings.retrieve.candidates)  # FAISS: builds BM25
     timings = []
     for question in questions:
         with Timer() as timer:
-            assistant.retriever.retrieve(question, settings.candidates)
+            assistant.retriever.retrieve(question, settings.retrieve.candidates)
         timings.append(timer.seconds * 1000)
     return {"open_seconds": opening.seconds, "p50_ms": percentile(timings, 50),
             "p95_ms": percentile(timings, 95), "rss_mb": _rss_mb(), "peak_rss_mb": peak_rss_mb()}

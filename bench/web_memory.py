@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     steps["warmed up (generator loaded)"] = memory()
     assistant.ask("Who leads the delegation?")
     steps["one answer"] = memory()
-    print(f"state_cache_mb {settings.state_cache_mb}; torch imported: {'torch' in sys.modules}")
+    print(f"state_cache_mb {settings.generator.state_cache_mb}; torch imported: {'torch' in sys.modules}")
     print(table(["after", "RSS MB", "mapped from files MB", "own MB"],
                 [[name, m["VmRSS"], m["RssFile"], m["RssAnon"]] for name, m in steps.items()]))
-    write_json("web_memory", {"state_cache_mb": settings.state_cache_mb, "steps": steps})
+    write_json("web_memory", {"state_cache_mb": settings.generator.state_cache_mb, "steps": steps})
     print(json.dumps(steps))
     return 0
 

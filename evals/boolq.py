@@ -183,8 +183,9 @@ def score(data: BoolQData, store: Any, embedder: Any, settings: Settings, k: int
     # busy 2-core machine); the embedder remembers them, so rankings are the same.
     embedder.encode_remembered([q.question for q in data.questions])
     embedding_seconds = time.perf_counter() - started
-    retriever = Retriever(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
-                          dense_weight=settings.dense_weight)
+    chosen = settings.retrieve
+    retriever = Retriever(store, embedder, candidates=chosen.candidates, fusion=chosen.fusion,
+                          dense_weight=chosen.dense_weight)
     methods = rankers(retriever, depth=max(k, 10) * CHUNKS_PER_DOCUMENT)
     rows: list[QuestionRanks] = []
     seconds = dict.fromkeys(methods, 0.0)
@@ -301,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     scores, rows, embedding_seconds = score(data, store, embedder, settings, args.k)
     config = {"data": str(data_file), "questions": len(data.questions),
               "passages": len(data.passages), "chunks": len(store), "k": args.k,
-              "chunk_tokens": settings.chunk_tokens, "candidates": settings.candidates,
+              "chunk_tokens": settings.index.chunk_tokens, "candidates": settings.retrieve.candidates,
               "query_embedding_ms": 1000 * embedding_seconds / max(len(data.questions), 1)}
     json_path, md_path = write_reports(out, config, scores, rows, args.k)
     print(f"BoolQ dev: {config['questions']} questions, {config['passages']} passages "

@@ -3,6 +3,7 @@
 from qa.errors import QAError
 from qa.pipeline import Assistant
 from qa.settings import Settings
-from qa.types import Answer, Chunk, Citation, Document, Passage
+from qa.types import Answer, Chunk, Citation, Document, Passage, Timings
 
-__all__ = ["Answer", "Assistant", "Chunk", "Citation", "Document", "Passage", "QAError", "Settings"]
+__all__ = ["Answer", "Assistant", "Chunk", "Citation", "Document", "Passage", "QAError", "Settings",
+           "Timings"]

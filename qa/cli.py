@@ -100,9 +100,11 @@ def _command(commands: Any, name: str, handler: Any, help_text: str) -> argparse
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the flags given (a flag left out is None)."""
     names = ("index_dir", "generator_path", "embedder_path", "embed_backend", "n_threads",
              "host", "port", "auth")
-    return Settings.from_env(**{n: getattr(args, n, None) for n in names})
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return Settings.from_env(**given)
 
 
 @contextlib.contextmanager
@@ -131,7 +133,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if not args.paths and not args.repair:
         raise UsageError("Name the files or folders to index (`qa index seeds/`), or repair a "
                          "damaged index with `qa index --repair`.")
-    if args.repair and settings.vector_backend != "faiss":
+    if args.repair and settings.index.vector_backend != "faiss":
         raise UsageError("--repair rebuilds the index folder of the faiss backend; for Milvus, index "
                          "the documents again with --rebuild.")
     if args.repair and args.rebuild:
@@ -144,10 +146,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"Repaired {settings.index_dir}: {repaired.summary()}")
         if not args.paths:
             return 1 if repaired.lost else 0
-    _, report = backend(settings.vector_backend).update(
+    _, report = backend(settings.index.vector_backend).update(
         args.paths, settings, embedder, rebuild=args.rebuild,
         progress=progress_bar())
-    where = settings.vector_uri if settings.vector_backend == "milvus" else settings.index_dir
+    where = settings.index.vector_uri if settings.index.vector_backend == "milvus" else settings.index_dir
     print(f"Indexed into {where}: {report.summary()}")
     return 0
 
@@ -167,7 +169,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _chat(assistant: Any) -> int:
-    assistant.warm_in_background = assistant.settings.warm_in_background
+    assistant.warm_in_background = assistant.settings.reader.warm_in_background
     print("Ask about the documents; an empty line or Ctrl-D ends the chat.")
     history: list[tuple[str, str]] = []
     while True:
@@ -188,7 +190,7 @@ def _chat(assistant: Any) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    check_port_free(settings.host, settings.port)  # before anything loads
+    check_port_free(settings.web.host, settings.web.port)  # before anything loads
     from qa.web.app import serve
 
     try:
@@ -196,7 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as error:  # taken meanwhile: Gradio's message would advise its own variable
         if "port" not in str(error).lower():
             raise
-        raise _port_error(settings.host, settings.port, "is in use") from None
+        raise _port_error(settings.web.host, settings.web.port, "is in use") from None
     return 0
 
 
@@ -251,12 +253,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "index": str(args.index_dir) if args.index_dir else None, "k": k,
               "retrieval_only": bool(args.retrieval_only),
               "started": datetime.now(UTC).isoformat(timespec="seconds"),
-              "settings": {"context_token_budget": settings.context_token_budget,
-                           "candidates": settings.candidates, "judge": settings.judge,
-                           "english_checks": settings.english_checks,
-                           "min_relevance": settings.min_relevance,
-                           "generator": settings.generator_path or "default",
-                           "embedder": settings.embedder_path or "default"}}
+              "settings": {"context_token_budget": settings.reader.context_token_budget,
+                           "candidates": settings.retrieve.candidates, "judge": settings.checks.judge,
+                           "english_checks": settings.checks.english_checks,
+                           "min_relevance": settings.retrieve.min_relevance,
+                           "generator": settings.generator.generator_path or "default",
+                           "embedder": settings.index.embedder_path or "default"}}
     with open_assistant(args, scratch=True) as assistant:
         results, warnings = evaluate(assistant, question_set.items, k, args.retrieval_only,
                                      corpus=corpus_of(assistant))

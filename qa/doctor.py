@@ -80,9 +80,9 @@ def llama_build() -> Finding:
 def generator_file(settings: Settings) -> Finding:
     from qa.models.files import GENERATORS, resolve_generator, sha256_of
 
-    name = settings.generator_path or "default"
+    name = settings.generator.generator_path or "default"
     try:
-        path = resolve_generator(settings.generator_path, settings.cache_dir)
+        path = resolve_generator(settings.generator.generator_path, settings.cache_dir)
     except QAError as error:  # its message says what to do
         return Finding("generator model", False, str(error))
     size = f"{path.stat().st_size / 1e9:.2f} GB"
@@ -97,7 +97,7 @@ def one_token_generation(settings: Settings, python: str = sys.executable) -> Fi
     code = (
         "import sys; from qa.settings import Settings; from qa.generation import Generator\n"
         "s = Settings.from_env()\n"
-        "g = Generator(s.generator_path, s.cache_dir, n_ctx=512, n_threads=s.n_threads)\n"
+        "g = Generator(s.generator.generator_path, s.cache_dir, n_ctx=512, n_threads=s.n_threads)\n"
         "pieces = list(g.stream_chat([{'role': 'user', 'content': 'Say yes.'}], max_tokens=2))\n"
         "print(repr(''.join(pieces)))\n"
     )
@@ -121,8 +121,8 @@ def one_token_generation(settings: Settings, python: str = sys.executable) -> Fi
 
 def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    if settings.generator_path:
-        env["QA_GENERATOR_PATH"] = settings.generator_path
+    if settings.generator.generator_path:
+        env["QA_GENERATOR_PATH"] = settings.generator.generator_path
     env["QA_CACHE_DIR"] = str(settings.cache_dir)
     env["QA_N_THREADS"] = str(settings.n_threads)
     return env
@@ -136,7 +136,7 @@ def embedder(settings: Settings) -> Finding:
         vector = model.encode(["A briefing about a harbour."])
     except QAError as error:
         return Finding("embedder", False, str(error))
-    checked = "SHA-256 matches" if not settings.embedder_path else "your own model"
+    checked = "SHA-256 matches" if not settings.index.embedder_path else "your own model"
     return Finding("embedder", True, f"{model.name}, {vector.shape[1]} dimensions, {checked}")
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 
+from qa import names
 from qa.citations import strip_markers
 from qa.verification import stem, terms, words
 
 # "Russia pledged", "Moscow also stated": a named subject, optional auxiliaries, a
 # past-tense verb. Only regular "-ed" verbs: the check stays narrow on purpose.
-_CAPITALISED = r"[A-Z][\w’'-]*"
-_NAMED_SUBJECT = rf"((?:{_CAPITALISED}\s+){{0,4}}{_CAPITALISED})\s+(?:(?:also|has|have|had|will)\s+)*"
+_NAMED_SUBJECT = rf"({names.run(5)})\s+(?:(?:also|has|have|had|will)\s+)*"
 _DOER_BEFORE = re.compile(rf"{_NAMED_SUBJECT}$")  # who is named just before a verb
 
 
@@ -41,7 +41,7 @@ _IRREGULAR_BASES = frozenset(_IRREGULAR.values())
 _WISH_TEXT = "want wish hope plan intend need expect like prefer"
 # A wish is rarely stated in the question's word: "What did he want lenders to give?" where he "asked".
 _WISHES = frozenset(_WISH_TEXT.split())  # each its own stem
-_ACCORDING_TO = re.compile(rf"according to (?:the )?((?:{_CAPITALISED}\s+)*{_CAPITALISED})")
+_ACCORDING_TO = re.compile(rf"according to (?:the )?({names.run()})")
 _HEAD_END_TEXT = "after before of in at on from with by for to who which that whose"
 _HEAD_ENDS = frozenset(_HEAD_END_TEXT.split())
 _APPOSITION_WORDS = 6  # "a mediator, retired judge Anselm Roth": the mediator is Roth
@@ -116,7 +116,7 @@ def _head(tokens: list[str]) -> str:
 def _refers_to(subject: str, doer: str, text: str) -> bool:
     """The same name, or a description set right beside the name in the documents
     ("the chief executive, Tomas Brandt," for "the chief executive")."""
-    if _same_name(subject, doer):
+    if names.same_name(subject, doer):
         return True
     wanted = terms(subject)
     tokens = re.findall(r"[\w’'-]+", text)
@@ -126,11 +126,5 @@ def _refers_to(subject: str, doer: str, text: str) -> bool:
         if wanted & terms(" ".join(near)):
             return True
     return False
-
-
-def _same_name(one: str, other: str) -> bool:
-    """Names agree on a word's first four letters: "Russia" and "Russian President Putin"."""
-    prefixes = {w.lower()[:4] for w in one.split() if w.lower() != "the"}
-    return any(w.lower()[:4] in prefixes for w in other.split())
 
 

@@ -35,7 +35,7 @@ from qa.injection import InjectionGuard
 from qa.models.embedder import Embedder
 from qa.priority import FOREGROUND
 from qa.reader.context import ContextPlan, build_context
-from qa.reader.document_reader import DocumentReader, Question
+from qa.reader.document_reader import Clock, DocumentReader, Question
 from qa.reader.reply import ReaderPrompt
 from qa.settings import Settings
 from qa.types import (
@@ -60,8 +60,8 @@ class Assistant:
         self.backend = backend_of(store)
         self.embedder = embedder or Embedder.from_settings(settings)
         self.generator = generator or make_generator(settings)
-        self.prompt = ReaderPrompt.load(settings.prompts_dir)
-        self.guard = InjectionGuard.load(self.embedder, settings.prompts_dir)
+        self.prompt = ReaderPrompt.load(settings.reader.prompts_dir)
+        self.guard = InjectionGuard.load(self.embedder, settings.reader.prompts_dir)
         self._warm: set[str] = set()  # content hashes of documents whose whole prefill is cached
         self._warming: set[str] = set()  # ... being evaluated by a background thread
         self.warm_in_background = False  # the web chat and `qa chat` set it (QA_WARM_IN_BACKGROUND)
@@ -78,8 +78,8 @@ class Assistant:
         settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
         embedder = Embedder.from_settings(settings)
         folders = [paths] if isinstance(paths, str | Path) else list(paths)
-        store, _ = backend(settings.vector_backend).update(folders, settings, embedder,
-                                                           rebuild=rebuild, progress=progress)
+        store, _ = backend(settings.index.vector_backend).update(folders, settings, embedder,
+                                                                 rebuild=rebuild, progress=progress)
         return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
 
     @classmethod
@@ -88,7 +88,7 @@ class Assistant:
         """Open an index built earlier."""
         settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
         embedder = Embedder.from_settings(settings)
-        store = backend(settings.vector_backend).open(settings, embedder)
+        store = backend(settings.index.vector_backend).open(settings, embedder)
         return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
 
     # -- asking ------------------------------------------------------------------
@@ -126,22 +126,21 @@ class Assistant:
         if not documents:
             self._no_documents()
         query = self.retrieval_query(question, history)
-        passages = (retriever.retrieve_within(query, only, self.settings.candidates) if only
-                    else retriever.retrieve(query, self.settings.candidates))
-        timings = {"retrieval": time.perf_counter() - started}
-        relevant = [p for p in passages if p.score >= self.settings.min_relevance]
+        passages = (retriever.retrieve_within(query, only, self.settings.retrieve.candidates) if only
+                    else retriever.retrieve(query, self.settings.retrieve.candidates))
+        clock = Clock(started, retrieval=time.perf_counter() - started)
+        relevant = [p for p in passages if p.score >= self.settings.retrieve.min_relevance]
         if not relevant:
             best = max((p.score for p in passages), default=0.0)
             verdict = Verdict("relevance", REFUSE, f"no passage reaches relevance "
-                              f"{self.settings.min_relevance:.2f} (best {best:.2f})")
-            yield self._refused(question, passages, timings, started, verdict)
+                              f"{self.settings.retrieve.min_relevance:.2f} (best {best:.2f})")
+            yield self._refused(question, passages, clock, verdict)
             return
         context = build_context(relevant, documents, self.generator.count_tokens, self.context_plan,
                                 show_whole=self._may_show_whole)
         earlier = self._context(history) if query != question else ""
         asked = Question(text=question, about=query, context=context, earlier=earlier)
-        with contextlib.closing(self.document_reader.stream(asked, documents, timings, started,
-                                                            stages)) as pieces:
+        with contextlib.closing(self.document_reader.stream(asked, documents, clock, stages)) as pieces:
             for piece in pieces:
                 if isinstance(piece, Answer):  # before it leaves: a caller may close the stream then
                     self._warm.update(documents[d].content_hash for d in context.whole)
@@ -183,7 +182,7 @@ class Assistant:
         """A document is shown whole once its prefill is cached (warmed, or asked about
         whole before); a cold one is read as windows, so its first answer is not held
         up by a whole prefill (~100 tokens/s here), unless ``cold_documents`` says whole."""
-        if self.settings.cold_documents == "whole" or document.content_hash in self._warm:
+        if self.settings.reader.cold_documents == "whole" or document.content_hash in self._warm:
             return True
         if self.document_reader.is_warm(document):  # warmed by an earlier process
             self._warm.add(document.content_hash)
@@ -192,17 +191,17 @@ class Assistant:
 
     @property
     def context_plan(self) -> ContextPlan:
-        return ContextPlan(budget=self.settings.context_token_budget)
+        return ContextPlan(budget=self.settings.reader.context_token_budget)
 
     @property
     def document_reader(self) -> DocumentReader:
         """Built per question (small records): it reads the generator the assistant has now."""
         checks: list[Check] = [ReaderRefused(), QuoteFound(), AnswerInEvidence(), NoInventedNumbers(),
                                NotObeyingPassages(self.guard)]
-        if self.settings.english_checks:
+        if self.settings.checks.english_checks:
             checks.append(EnglishRules())
-        if self.settings.judge != "off":
-            checks.append(ModelJudge(self.generator, self.settings.prompts_dir))
+        if self.settings.checks.judge != "off":
+            checks.append(ModelJudge(self.generator, self.settings.reader.prompts_dir))
         second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]
         return DocumentReader(self.generator, self.prompt,
                               checks, second, self._chunk_at)
@@ -219,11 +218,9 @@ class Assistant:
                 return chunk
             number += 1
 
-    def _refused(self, question: str, passages: list[Passage], timings: dict[str, float],
-                 started: float, verdict: Verdict) -> Answer:
-        timings["total"] = time.perf_counter() - started
+    def _refused(self, question: str, passages: list[Passage], clock: Clock, verdict: Verdict) -> Answer:
         return Answer(question=question, text=self.prompt.refusal, abstained=True,
-                      passages=passages, timings=timings, trace=(verdict,))
+                      passages=passages, timings=clock.stop(), trace=(verdict,))
 
 
     def _no_documents(self) -> None:
@@ -238,8 +235,9 @@ class Assistant:
         ``warm_documents`` of them when none are named): the first question about a
         warmed document costs only its own tokens."""
         documents = self.store.documents
-        chosen = list(doc_ids) if doc_ids is not None else list(documents)[-self.settings.warm_documents:]
-        budget = self.settings.context_token_budget
+        newest = self.settings.reader.warm_documents
+        chosen = list(doc_ids) if doc_ids is not None else list(documents)[-newest:]
+        budget = self.settings.reader.context_token_budget
         reader = self.document_reader
         for doc_id in chosen:
             document = documents.get(doc_id)
@@ -285,12 +283,12 @@ class Assistant:
             store, report = self.backend.add(self.store, documents, self.embedder, self.settings,
                                              self.index_dir, progress=progress, before_save=self._yield)
             self._set_store(store)
-        self._warm_later(documents[-self.settings.warm_documents:])
+        self._warm_later(documents[-self.settings.reader.warm_documents:])
         return report
 
     def _yield(self) -> None:
         """Background work (here: the save) waits for the answers in progress."""
-        if self.settings.yield_to_answers:
+        if self.settings.index.yield_to_answers:
             FOREGROUND.wait(threading.get_ident())
 
     def remove_document(self, doc_id: str) -> None:
@@ -312,7 +310,7 @@ class Assistant:
         if not isinstance(question, str) or not question.strip():
             raise EmptyQuestionError("The question is empty: type a question about the documents.")
         question = " ".join(question.split())
-        limit = self.settings.max_question_chars
+        limit = self.settings.retrieve.max_question_chars
         if len(question) > limit:
             raise QuestionTooLongError(
                 f"The question is {len(question):,} characters long; the limit is {limit:,}. "

@@ -6,7 +6,7 @@ documents -> chunks -> index -> retrieved passages -> prompt -> answer with cita
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 TokenCounter = Callable[[str], int]  # a text's length in the generator's tokens
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
@@ -102,17 +102,35 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """Seconds from the question's arrival to the end of each step, one clock for all;
+    None for a step not reached (no first token when refused before the model, and
+    only retrieval in a retrieval-only evaluation)."""
+
+    retrieval: float | None = None
+    first_token: float | None = None  # the first visible piece of the draft
+    total: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The steps reached, for JSON (the web API)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
 class Answer:
     """The final answer; ``text`` carries ``[n]`` markers matching ``citations``.
     ``passages`` are what the reader was shown (the retrieved ones when it was refused
-    before the model); ``timings`` are seconds, except ``tokens`` (generated pieces)."""
+    before the model); ``generated_tokens`` counts the pieces the model generated, over
+    both attempts when it was asked again."""
 
     question: str
     text: str
     citations: list[Citation] = field(default_factory=list)
     abstained: bool = False
     passages: list[Passage] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+    generated_tokens: int = 0
     trace: tuple[Verdict, ...] = ()  # the checks' verdicts, in the order they ran
     draft: str | None = None  # the model's own text when a check refused or retried it
 

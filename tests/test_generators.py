@@ -46,9 +46,9 @@ def _remote(url: str, key: str | None = KEY, **options: object) -> OpenAIGenerat
 def test_the_url_chooses_the_backend():
     assert backend_name(Settings()) == "llama"
     assert isinstance(make_generator(Settings()), Generator)
-    remote = make_generator(Settings(generator_url="http://gpu-box:8000/v1", generator_api_key=KEY))
+    remote = make_generator(Settings().replace(generator_url="http://gpu-box:8000/v1", generator_api_key=KEY))
     assert isinstance(remote, OpenAIGenerator)
-    assert KEY not in repr(remote) and KEY not in repr(Settings(generator_api_key=KEY))
+    assert KEY not in repr(remote) and KEY not in repr(Settings().replace(generator_api_key=KEY))
 
 
 def test_server_streams_the_same_reply_as_in_process(server_url, tiny_model):

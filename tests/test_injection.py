@@ -46,7 +46,7 @@ def _assistant(path: Path, embedder, settings, generator) -> Assistant:
 
 @pytest.fixture(scope="module")
 def guard(embedder, settings) -> InjectionGuard:
-    return InjectionGuard.load(embedder, settings.prompts_dir)
+    return InjectionGuard.load(embedder, settings.reader.prompts_dir)
 
 
 # Written after the guard was tuned, blind to it: measured, not tuned on (see the README).

@@ -228,7 +228,7 @@ def test_search_works_from_other_threads():
 
 
 def test_embedder_follows_the_backend_setting(settings, onnx_cache):
-    assert Settings().embed_backend == "onnx"  # the fast backend is the default
+    assert Settings().index.embed_backend == "onnx"  # the fast backend is the default
     chosen = settings.replace(embed_backend="onnx", cache_dir=onnx_cache)
     assert Embedder.from_settings(chosen).name == ONNX_NAME
     assert Embedder.from_settings(settings.replace(embed_backend="torch")).backend == "torch"

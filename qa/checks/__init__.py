@@ -5,7 +5,7 @@ Checks run in order and the first that does not accept decides; all verdicts go
 into ``Answer.trace``, so a maintainer reads why any answer was refused or asked
 again, and ``qa eval`` counts how often each check fired on answerable and on
 unanswerable questions. The checks in ``qa.checks.english`` only work on
-English text and are switched by ``Settings.english_checks``.
+English text and are switched by ``Settings.checks.english_checks``.
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from qa.citations import strip_markers
 from qa.evaluation.questions import QuestionItem
-from qa.types import Citation, Passage
+from qa.types import Citation, Passage, Timings
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -189,15 +190,26 @@ def mean(values: Iterable[float | None]) -> float | None:
 
 
 
-def tokens_per_second(timings: Iterable[dict[str, float]]) -> float | None:
+class Generated(Protocol):
+    """An answer's timings and token count (an ``Answer`` or an evaluation row)."""
+
+    @property
+    def timings(self) -> Timings: ...
+
+    @property
+    def generated_tokens(self) -> int | None: ...
+
+
+def tokens_per_second(answers: Iterable[Generated]) -> float | None:
     """Generation speed after the first token, pooled over answers.
 
     Pooling (total tokens / total time) keeps one-token answers, whose own
     rate is 0/0, from skewing the figure.
     """
     tokens = seconds = 0.0
-    for t in timings:
-        if "first_token" in t and "total" in t and t.get("tokens", 0) > 1:
-            tokens += t["tokens"] - 1
-            seconds += t["total"] - t["first_token"]
+    for answer in answers:
+        t, count = answer.timings, answer.generated_tokens or 0
+        if t.first_token is not None and t.total is not None and count > 1:
+            tokens += count - 1
+            seconds += t.total - t.first_token
     return tokens / seconds if seconds > 0 else None

@@ -129,10 +129,10 @@ def _refusal_summary(results: Sequence[QuestionResult]) -> dict[str, Any]:
 def _latency_summary(results: Sequence[QuestionResult]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name in ("retrieval", "first_token", "total"):
-        values = [r.timings[name] for r in results if name in r.timings]
+        values = [v for r in results if (v := getattr(r.timings, name)) is not None]
         summary[name] = {"n": len(values), "p50": percentile(values, 50),
                          "p95": percentile(values, 95)}
-    summary["tokens_per_s"] = tokens_per_second([r.timings for r in results])
+    summary["tokens_per_s"] = tokens_per_second(results)
     return summary
 
 

@@ -26,7 +26,7 @@ from qa.evaluation.metrics import (
     token_f1,
 )
 from qa.evaluation.questions import QuestionItem
-from qa.types import Answer, Citation, Passage, Turn
+from qa.types import Answer, Citation, Passage, Timings, Turn
 
 # (question, the system's answer) of an earlier turn; the same as qa.pipeline.Turn, which
 # is not imported here: the evaluation does not load the answering path until it runs.
@@ -72,7 +72,8 @@ class QuestionResult:
     exact_match: float | None = None
     f1: float | None = None
     contains_answer: bool | None = None
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+    generated_tokens: int | None = None  # pieces the model generated (None: not asked)
     error: str | None = None
     verdict: str = ""
     passed: bool = False
@@ -124,7 +125,7 @@ def score_question(assistant: Answerer, item: QuestionItem, k: int, retrieval_on
         started = time.perf_counter()
         passages = assistant.retrieve(_search_query(assistant, item.question, history),
                                       k=max(k, NDCG_AT))
-        result.timings["retrieval"] = time.perf_counter() - started
+        result.timings = Timings(retrieval=time.perf_counter() - started)
     except QAError as error:
         result.error = str(error)
         passages = []
@@ -171,7 +172,7 @@ def _score_answer(result: QuestionResult, judge: Judge, answer: Answer) -> None:
     result.trace = [asdict(v) for v in answer.trace]
     result.draft = answer.draft
     # The answer's own timings replace the separate retrieve() call's: they are what users wait.
-    result.timings = {name: float(value) for name, value in answer.timings.items()}
+    result.timings, result.generated_tokens = answer.timings, answer.generated_tokens
     result.citations = [_citation_row(c, judge) for c in answer.citations]
     if judge.item.unanswerable:
         return

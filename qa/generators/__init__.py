@@ -34,7 +34,7 @@ class ChatGenerator(Protocol):
 
 
 def backend_name(settings: Settings) -> str:
-    return "openai" if settings.generator_url else "llama"
+    return "openai" if settings.generator.generator_url else "llama"
 
 
 def make_generator(settings: Settings) -> ChatGenerator:
@@ -45,10 +45,11 @@ def make_generator(settings: Settings) -> ChatGenerator:
         return OpenAIGenerator.from_settings(settings)
     from qa.generation import Generator
 
-    return Generator(settings.generator_path, settings.cache_dir, n_ctx=settings.n_ctx,
-                     n_threads=settings.n_threads, temperature=settings.temperature,
-                     max_tokens=settings.max_answer_tokens, state_cache_mb=settings.state_cache_mb,
-                     state_disk_mb=settings.state_disk_mb, state_dir=settings.state_dir)
+    chosen = settings.generator
+    return Generator(chosen.generator_path, settings.cache_dir, n_ctx=chosen.n_ctx,
+                     n_threads=settings.n_threads, temperature=chosen.temperature,
+                     max_tokens=chosen.max_answer_tokens, state_cache_mb=chosen.state_cache_mb,
+                     state_disk_mb=chosen.state_disk_mb, state_dir=chosen.state_dir)
 
 
 def check_url(url: str) -> str:

@@ -49,11 +49,12 @@ class OpenAIGenerator:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIGenerator:
-        assert settings.generator_url
-        return cls(settings.generator_url, settings.generator_model, settings.generator_api_key,
-                   settings.generator_path, settings.cache_dir, timeout=settings.generator_timeout,
-                   retries=settings.generator_retries, temperature=settings.temperature,
-                   max_tokens=settings.max_answer_tokens)
+        chosen = settings.generator
+        assert chosen.generator_url
+        return cls(chosen.generator_url, chosen.generator_model, chosen.generator_api_key,
+                   chosen.generator_path, settings.cache_dir, timeout=chosen.generator_timeout,
+                   retries=chosen.generator_retries, temperature=chosen.temperature,
+                   max_tokens=chosen.max_answer_tokens)
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIGenerator(url={shown_url(self.url)!r}, model={self.model!r})"

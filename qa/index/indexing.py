@@ -100,8 +100,8 @@ def storage_error(error: OSError, index_dir: Path) -> StorageError:
 
 
 def chunking_config(settings: Settings) -> ChunkingConfig:
-    return ChunkingConfig(settings.chunk_tokens, settings.chunk_overlap_sentences,
-                          settings.chunk_with_title)
+    return ChunkingConfig(settings.index.chunk_tokens, settings.index.chunk_overlap_sentences,
+                          settings.index.chunk_with_title)
 
 
 def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
@@ -193,7 +193,7 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
                     journal: EmbeddingJournal | None = None) -> tuple[IndexStore, IndexReport]:
     """A new store with ``documents`` added or refreshed and vanished ones pruned.
 
-    ``checkpoint`` receives, every ``settings.checkpoint_seconds`` of embedding, the
+    ``checkpoint`` receives, every ``settings.index.checkpoint_seconds`` of embedding, the
     store with the documents finished so far (the others keep their old version),
     so an interrupted run keeps that work and they can be asked about. ``journal``
     keeps every batch of vectors (by count and by time), so a run killed inside one
@@ -219,7 +219,7 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
         return _combine(store, finished, [d for d in changed if d.doc_id in finished],
                         [new_chunks[i] for i in rows], vectors[rows])
 
-    saver = _Saver(checkpoint, settings.checkpoint_seconds, partial) if checkpoint else None
+    saver = _Saver(checkpoint, settings.index.checkpoint_seconds, partial) if checkpoint else None
     embedding = _embed(texts, embedder, settings, progress, saver, journal)
     added = sum(1 for d in changed if d.doc_id not in old)
     result = _combine(store, gone | {d.doc_id for d in changed}, changed, new_chunks, embedding.vectors)
@@ -303,7 +303,7 @@ def _embed(texts: list[str], embedder: Embedder, settings: Settings, progress: P
     if resumed:
         log.info("resuming: %d of %d chunks were embedded by an interrupted run", resumed, len(texts))
     todo = np.flatnonzero(~embedded)
-    step = max(min(embedder.batch_size * 4, settings.checkpoint_chunks), 1)
+    step = max(min(embedder.batch_size * 4, settings.index.checkpoint_chunks), 1)
     unsaved: list[int] = []
     last_save = time.monotonic()
     if progress and len(texts):
@@ -314,8 +314,8 @@ def _embed(texts: list[str], embedder: Embedder, settings: Settings, progress: P
         embedded[rows] = True
         unsaved += rows.tolist()
         last_batch = start + step >= len(todo)
-        due = len(unsaved) >= settings.checkpoint_chunks or (
-            time.monotonic() - last_save >= settings.checkpoint_seconds)
+        due = len(unsaved) >= settings.index.checkpoint_chunks or (
+            time.monotonic() - last_save >= settings.index.checkpoint_seconds)
         if journal and (due or last_batch):  # the last one too: a save killed later loses nothing
             try:
                 journal.append([texts[i] for i in unsaved], vectors[unsaved])

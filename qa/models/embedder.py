@@ -65,10 +65,10 @@ class Embedder:
     @classmethod
     def from_settings(cls, settings: Any) -> Embedder:
         """The embedder the settings ask for; a custom model path implies torch."""
-        backend = "torch" if settings.embedder_path else settings.embed_backend
-        return cls(settings.embedder_path, batch_size=settings.embed_batch_size,
+        backend = "torch" if settings.index.embedder_path else settings.index.embed_backend
+        return cls(settings.index.embedder_path, batch_size=settings.index.embed_batch_size,
                    threads=settings.n_threads, backend=backend, cache_dir=settings.cache_dir,
-                   yield_to_answers=settings.yield_to_answers)
+                   yield_to_answers=settings.index.yield_to_answers)
 
     @property
     def name(self) -> str:

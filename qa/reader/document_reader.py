@@ -32,6 +32,7 @@ from qa.types import (
     Document,
     Passage,
     Stage,
+    Timings,
     Verdict,
 )
 from qa.verification import RECITE_BELOW, answer_share, terms
@@ -45,6 +46,23 @@ class Question:
     about: str  # what a follow-up is about (the search query)
     context: Context
     earlier: str = ""  # the exchange a follow-up continues, as prompt text
+
+
+@dataclass
+class Clock:
+    """An answer's timings while it is made: mutable on purpose, as the streaming steps
+    write into it; ``stop`` gives the frozen ``Timings`` the answer keeps."""
+
+    started: float  # time.perf_counter() when the question arrived
+    retrieval: float  # seconds it took to retrieve the passages
+    first_token: float | None = None
+    generated_tokens: int = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def stop(self) -> Timings:
+        return Timings(retrieval=self.retrieval, first_token=self.first_token, total=self.elapsed())
 
 
 class DocumentReader:
@@ -74,10 +92,10 @@ class DocumentReader:
                           end=len(document.text))
         return self.prompt.messages([passage], "")
 
-    def stream(self, question: Question, documents: Mapping[str, Document], timings: dict[str, float],
-               started: float, stages: bool) -> Iterator[str | Stage | Answer]:
+    def stream(self, question: Question, documents: Mapping[str, Document], clock: Clock,
+               stages: bool) -> Iterator[str | Stage | Answer]:
         messages = self.messages(question)
-        raw = yield from self._generate(messages, timings, started)
+        raw = yield from self._generate(messages, clock)
         if stages:
             yield Stage(CHECKING)
         reply = parse_reply(raw)
@@ -88,28 +106,25 @@ class DocumentReader:
                 yield Stage(RETRYING)
             turn = [{"role": "assistant", "content": raw},
                     {"role": "user", "content": self.prompt.retry.format(number=reply.number)}]
-            raw = yield from self._generate([*messages, *turn], timings, started)
+            raw = yield from self._generate([*messages, *turn], clock)
             draft = self._draft(question, parse_reply(raw), documents)
             trace += run_checks(self.second_checks, draft)
-        timings["total"] = time.perf_counter() - started
-        yield self._answer(draft, tuple(trace), timings)
+        yield self._answer(draft, tuple(trace), clock)
 
-    def _generate(self, messages: list[dict[str, str]], timings: dict[str, float],
-                  started: float) -> Iterator[str]:
+    def _generate(self, messages: list[dict[str, str]], clock: Clock) -> Iterator[str]:
         raw = ""
-        tokens = 0
         grammar = self.prompt.grammar or None
         pieces = self.generator.stream_chat(messages, grammar=grammar)  # type: ignore[attr-defined]
         # Closed at once when the caller stops reading: the generator's lock is released then,
         # not whenever the garbage collector finds the abandoned frames.
         with _closed(pieces), contextlib.closing(answer_pieces(pieces)) as shown:
             for visible, piece in shown:
-                tokens += 1
+                clock.generated_tokens += 1
                 raw += piece
                 if visible:
-                    timings.setdefault("first_token", time.perf_counter() - started)
+                    if clock.first_token is None:
+                        clock.first_token = clock.elapsed()
                     yield visible
-        timings["tokens"] = timings.get("tokens", 0.0) + tokens
         return raw
 
     def _draft(self, question: Question, reply: Reply, documents: Mapping[str, Document]) -> Draft:
@@ -135,18 +150,19 @@ class DocumentReader:
                      evidence=span, evidence_sentence=sentence, documents=documents,
                      recited=recited is not None, sentence_span=bounds)
 
-    def _answer(self, draft: Draft, trace: tuple[Verdict, ...], timings: dict[str, float]) -> Answer:
+    def _answer(self, draft: Draft, trace: tuple[Verdict, ...], clock: Clock) -> Answer:
         passages = list(draft.passages)
+        timings, tokens = clock.stop(), clock.generated_tokens
         if trace[-1].action != ACCEPT:
             last = Verdict("evidence", REFUSE, "no retry left")
             refused = trace if trace[-1].action == REFUSE else (*trace, last)
             return Answer(question=draft.question, text=self.prompt.refusal, abstained=True,
-                          passages=passages, timings=timings, trace=refused,
+                          passages=passages, timings=timings, generated_tokens=tokens, trace=refused,
                           draft=None if draft.reply.refused else draft.reply.answer)
         citation = self._citation(draft)
         text = with_marker(draft.reply.answer, citation.number)
         return Answer(question=draft.question, text=text, citations=[citation], passages=passages,
-                      timings=timings, trace=trace)
+                      timings=timings, generated_tokens=tokens, trace=trace)
 
     def _citation(self, draft: Draft) -> Citation:
         passage, span, bounds = draft.cited, draft.evidence, draft.sentence_span

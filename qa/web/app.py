@@ -84,11 +84,11 @@ class ChatApp:
 
     def __init__(self, assistant: Assistant, settings: Settings):
         self.assistant = assistant
-        assistant.warm_in_background = settings.warm_in_background  # off by default: see Settings
+        assistant.warm_in_background = settings.reader.warm_in_background  # off by default: see Settings
         self.settings = settings
         self.uploads = uploads_dir(assistant.index_dir or settings.index_dir)
         self.downloads = Path(tempfile.mkdtemp(prefix="qa-originals-"))
-        self.max_bytes = settings.max_upload_mb * 2**20
+        self.max_bytes = settings.web.max_upload_mb * 2**20
         self.index_lock = threading.Lock()
         self.ready = threading.Event()
         self.warmup_error: str | None = None
@@ -482,7 +482,8 @@ def answer_record(answer: Answer) -> dict[str, Any]:
             "sources": [source_record(c) for c in citations],
             "trace": [{"check": v.check, "action": v.action, "detail": v.detail} for v in answer.trace],
             "refusal_reason": answer.refusal_reason,
-            "timings": {k: round(v, 3) for k, v in answer.timings.items()}}
+            "timings": {k: round(v, 3) for k, v in answer.timings.as_dict().items()},
+            "generated_tokens": answer.generated_tokens}
 
 
 def user_error(message: str) -> gr.Error:
@@ -534,14 +535,15 @@ def launch(app: ChatApp, block: bool = True, **options: Any) -> gr.Blocks:
     demo = build_ui(app)
     demo.queue(default_concurrency_limit=None)
     launch_options: dict[str, Any] = {
-        "server_name": settings.host, "server_port": settings.port, "auth": parse_auth(settings.auth),
-        "auth_message": "Sign in to Briefing QA.", "max_file_size": f"{settings.max_upload_mb}mb",
+        "server_name": settings.web.host, "server_port": settings.web.port,
+        "auth": parse_auth(settings.web.auth), "auth_message": "Sign in to Briefing QA.",
+        "max_file_size": f"{settings.web.max_upload_mb}mb",
         "ssr_mode": False, "footer_links": ["api"], "quiet": True, "prevent_thread_lock": True,
         **page_options(), **options,
     }
     demo.launch(**launch_options)
     app.warm_up_in_background()
-    print(f"Briefing QA is serving on http://{settings.host}:{demo.server_port}", flush=True)
+    print(f"Briefing QA is serving on http://{settings.web.host}:{demo.server_port}", flush=True)
     if block:
         demo.block_thread()
     return demo
@@ -549,6 +551,6 @@ def launch(app: ChatApp, block: bool = True, **options: Any) -> gr.Blocks:
 
 def serve(settings: Settings, docs: str | None = None) -> None:
     """``qa serve``: open (or build) the index, serve the page, warm the models."""
-    parse_auth(settings.auth)  # a bad password setting fails before anything loads
+    parse_auth(settings.web.auth)  # a bad password setting fails before anything loads
     launch(ChatApp(open_assistant(settings, docs), settings))
 

@@ -99,7 +99,7 @@ def _chat_column(app: ChatApp) -> dict[str, Any]:
 def _documents_column(app: ChatApp) -> dict[str, Any]:
     gr.Markdown("### Documents")
     kinds = ", ".join(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
-    files = gr.File(label=f"Add documents ({kinds}; up to {app.settings.max_upload_mb} MB each)",
+    files = gr.File(label=f"Add documents ({kinds}; up to {app.settings.web.max_upload_mb} MB each)",
                     file_count="multiple", type="filepath", height=150, elem_id="qa-upload")
     status = gr.Markdown(elem_id="qa-doc-status")
     with gr.Row(elem_id="qa-doc-tools"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qa.evaluation.questions import QuestionItem
 from qa.evaluation.runner import evaluate
-from qa.types import Answer, Citation, Passage
+from qa.types import Answer, Citation, Passage, Timings
 
 
 def _item(answers: tuple[str, ...] = ("Hanafi",), sources: tuple[str, ...] = (),
@@ -28,7 +28,8 @@ def _cite(number: int, passage: Passage) -> Citation:
 GOLD = _passage("1", "Abdul Salam Hanafi leads the Taliban delegation.")
 NATIONS = _passage("2", "Representatives from ten nations will attend.")
 OTHER = _passage("3", "Lavrov is expected to speak at the event.")
-TIMINGS = {"retrieval": 0.1, "first_token": 0.5, "total": 1.5, "tokens": 11.0}
+TIMINGS = Timings(retrieval=0.1, first_token=0.5, total=1.5)
+TOKENS = 11
 
 
 class ScriptedAssistant:
@@ -43,7 +44,7 @@ class ScriptedAssistant:
     def ask(self, question: str) -> Answer:
         passages, text, citations, abstained = self.script[question]
         return Answer(question=question, text=text, citations=citations, abstained=abstained,
-                      passages=passages, timings=dict(TIMINGS))
+                      passages=passages, timings=TIMINGS, generated_tokens=TOKENS)
 
 
 def scripted_run() -> tuple[list, list[str]]:

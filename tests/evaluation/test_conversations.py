@@ -15,7 +15,7 @@ from qa.evaluation.report import build_report, format_console
 from qa.evaluation.runner import evaluate
 from qa.types import Answer, Passage
 from tests.conftest import ROOT
-from tests.evaluation.scripted import GOLD, OTHER, TIMINGS, _cite
+from tests.evaluation.scripted import GOLD, OTHER, TIMINGS, TOKENS, _cite
 
 CONVO = ROOT / "evals" / "convo25"
 
@@ -59,7 +59,7 @@ class RememberingAssistant:
         text = self.replies[question]
         return Answer(question=question, text=text, citations=[_cite(1, GOLD)],
                       abstained=text.startswith("The documents do not say"), passages=[GOLD],
-                      timings=dict(TIMINGS))
+                      timings=TIMINGS, generated_tokens=TOKENS)
 
 
 def test_each_turn_hears_the_systems_own_earlier_answers_and_follow_ups_count_apart() -> None:

@@ -19,6 +19,7 @@ from qa.evaluation.metrics import (
     token_f1,
     tokens_per_second,
 )
+from qa.types import Answer, Timings
 from tests.evaluation.scripted import _item
 
 # -- normalisation and answer metrics ----------------------------------------------------
@@ -100,11 +101,11 @@ def test_percentile_interpolates_like_numpy() -> None:
 
 
 def test_tokens_per_second_pools_answers_and_skips_single_tokens() -> None:
-    timings = [{"first_token": 1.0, "total": 3.0, "tokens": 5.0},
-               {"first_token": 0.5, "total": 1.5, "tokens": 3.0},
-               {"first_token": 1.0, "total": 1.0, "tokens": 1.0},
-               {"retrieval": 0.1, "total": 0.1}]
-    assert tokens_per_second(timings) == pytest.approx((4 + 2) / (2.0 + 1.0))
+    answers = [Answer("q", "a", timings=Timings(first_token=1.0, total=3.0), generated_tokens=5),
+               Answer("q", "a", timings=Timings(first_token=0.5, total=1.5), generated_tokens=3),
+               Answer("q", "a", timings=Timings(first_token=1.0, total=1.0), generated_tokens=1),
+               Answer("q", "a", timings=Timings(retrieval=0.1, total=0.1))]  # refused before the model
+    assert tokens_per_second(answers) == pytest.approx((4 + 2) / (2.0 + 1.0))
     assert tokens_per_second([]) is None
 
 

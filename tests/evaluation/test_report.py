@@ -9,7 +9,7 @@ import json
 from qa.evaluation.report import build_report, format_console, format_markdown, format_table, write_report
 from qa.evaluation.runner import evaluate
 from qa.types import Answer, Passage, Verdict
-from tests.evaluation.scripted import GOLD, TIMINGS, _cite, _item, scripted_run
+from tests.evaluation.scripted import GOLD, TIMINGS, TOKENS, _cite, _item, scripted_run
 
 REFUSAL = "The documents do not say."
 
@@ -26,7 +26,7 @@ class TracedAssistant:
     def ask(self, question: str) -> Answer:
         text, trace, draft = self.script[question]
         return Answer(question=question, text=text, citations=[] if text == REFUSAL else [_cite(1, GOLD)],
-                      abstained=text == REFUSAL, passages=[GOLD], timings=dict(TIMINGS),
+                      abstained=text == REFUSAL, passages=[GOLD], timings=TIMINGS, generated_tokens=TOKENS,
                       trace=trace, draft=draft)
 
 

@@ -122,10 +122,10 @@ def test_other_chunking_reindexes_every_document_it_holds(seed_copy, tmp_path, e
     other = tmp_path / "other"
     other.mkdir()
     (other / "memo.txt").write_text("Budget memo\n\nThe committee approved 40 new posts for 2027.\n")
-    changed = settings.replace(chunk_tokens=settings.chunk_tokens // 2)
+    changed = settings.replace(chunk_tokens=settings.index.chunk_tokens // 2)
     store, report = update_index([other], index_dir, embedder, changed)
     assert {Path(d.source).name for d in store.documents.values()} == {"memo.txt", SEED_NAME}
-    assert store.manifest.chunking["max_tokens"] == settings.chunk_tokens // 2
+    assert store.manifest.chunking["max_tokens"] == settings.index.chunk_tokens // 2
     assert report.added == 2 and report.chunks_embedded == report.total_chunks
     reopened = IndexStore.load(index_dir, embedder.name)
     assert len(reopened.chunks) == report.total_chunks
@@ -156,7 +156,7 @@ def test_an_interrupted_run_keeps_the_documents_it_finished(tmp_path, embedder, 
         (folder / f"report-{n}.txt").write_text(f"Report {n}\n\n{sentences}\n")
     index_dir = tmp_path / "index"
     eager = settings.replace(checkpoint_seconds=0.0)  # a checkpoint after every call
-    assert settings.chunk_tokens <= 128  # so each report makes several chunks
+    assert settings.index.chunk_tokens <= 128  # so each report makes several chunks
     with pytest.raises(KeyboardInterrupt):
         update_index([folder], index_dir, _InterruptedEmbedder(embedder, fail_on=4), eager)
     saved = IndexStore.load(index_dir, embedder.name)
@@ -180,7 +180,7 @@ def test_an_interrupted_re_embedding_loses_none_of_the_old_documents(tmp_path, e
         folders.append(folder)
     index_dir = tmp_path / "index"
     update_index(folders, index_dir, embedder, settings)
-    eager = settings.replace(checkpoint_seconds=0.0, chunk_tokens=settings.chunk_tokens // 2)
+    eager = settings.replace(checkpoint_seconds=0.0, chunk_tokens=settings.index.chunk_tokens // 2)
     with pytest.raises(KeyboardInterrupt):  # only folder a given: b's documents are carried over
         update_index([folders[0]], index_dir, _InterruptedEmbedder(embedder, fail_on=3), eager)
     kept = IndexStore.load(index_dir, embedder.name)

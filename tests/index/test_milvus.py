@@ -183,7 +183,7 @@ def test_cli_indexes_into_milvus(seed_copy, tmp_path, embedder):
 def test_a_milvus_lite_file_held_by_another_process_is_a_clear_error(embedder, milvus):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pymilvus import MilvusClient\n"
                                "MilvusClient(sys.argv[1]).list_collections()\nprint('open', flush=True)\n"
-                               "time.sleep(60)", milvus.vector_uri], stdout=subprocess.PIPE, text=True)
+                               "time.sleep(60)", milvus.index.vector_uri], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"
         with pytest.raises(IndexUnavailableError, match="another process may hold it.*milvus-lite server"):

@@ -73,6 +73,18 @@ def test_a_misquoted_draft_is_asked_again_visibly_and_then_accepted(built_index,
     assert fake.prompts[1][: len(fake.prompts[0])] == fake.prompts[0]  # same conversation: prefix cached
     assert [(v.check, v.action) for v in answer.trace][:2] == [("reader", ACCEPT), ("evidence", RETRY)]
     assert not answer.abstained and answer.citations
+    # one clock for both attempts; the token count is the pieces of both replies
+    assert 0 <= answer.timings.retrieval <= answer.timings.first_token <= answer.timings.total
+    assert answer.generated_tokens == len(WRONG.split(" ")) + len((RIGHT + '"').split(" "))
+
+
+def test_a_question_refused_before_the_model_has_no_first_token_and_no_tokens(built_index, embedder,
+                                                                              settings):
+    fake = Scripted()
+    answer, _ = _ask(built_index, embedder, settings.replace(min_relevance=1.0), fake)
+    assert answer.abstained and answer.trace[-1].check == "relevance" and not fake.prompts
+    assert answer.timings.first_token is None and answer.generated_tokens == 0
+    assert 0 <= answer.timings.retrieval <= answer.timings.total
 
 
 def test_a_second_misquote_is_refused_with_the_reason_and_the_draft_kept(built_index, embedder, settings):

@@ -62,7 +62,7 @@ def _serve(root: Path, embedder: Embedder, settings: Any) -> tuple[Any, str]:
     assistant = Assistant(store, settings, embedder=embedder, generator=make_generator(settings),
                           index_dir=settings.index_dir)
     demo = launch(ChatApp(assistant, settings), block=False)
-    return demo, f"http://127.0.0.1:{settings.port}/"
+    return demo, f"http://127.0.0.1:{settings.web.port}/"
 
 
 @pytest.fixture(scope="module")

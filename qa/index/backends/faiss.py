@@ -56,8 +56,9 @@ class FaissBackend:
         return store
 
     def searcher(self, store: IndexStore, embedder: Embedder, settings: Settings) -> Retriever:
-        return Retriever(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
-                         dense_weight=settings.dense_weight)
+        chosen = settings.retrieve
+        return Retriever(store, embedder, candidates=chosen.candidates, fusion=chosen.fusion,
+                         dense_weight=chosen.dense_weight)
 
     def listing(self, store: IndexStore) -> list[DocumentInfo]:
         counts = Counter(c.doc_id for c in store.chunks)

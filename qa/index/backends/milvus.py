@@ -357,12 +357,12 @@ class MilvusBackend:
         store = connect(settings)
         if not store.meta.generation:
             raise IndexUnavailableError(
-                f"No index in Milvus at {settings.vector_uri} (collection {store.name}). Build one with "
-                "`QA_VECTOR_BACKEND=milvus qa index <your documents>`.")
+                f"No index in Milvus at {settings.index.vector_uri} (collection {store.name}). Build one "
+                "with `QA_VECTOR_BACKEND=milvus qa index <your documents>`.")
         if store.meta.embedder != embedder.name:
             raise IndexUnavailableError(
-                f"The index in Milvus at {settings.vector_uri} (collection {store.name}) was built with "
-                f"the embedder {store.meta.embedder!r}, not {embedder.name!r}. Run `qa index <your "
+                f"The index in Milvus at {settings.index.vector_uri} (collection {store.name}) was built "
+                f"with the embedder {store.meta.embedder!r}, not {embedder.name!r}. Run `qa index <your "
                 "documents>` once with QA_VECTOR_BACKEND=milvus: it re-embeds every document the index "
                 "holds. Or go back to the embedder it was built with (QA_EMBED_BACKEND, QA_EMBEDDER_PATH).")
         return store
@@ -386,8 +386,9 @@ class MilvusBackend:
         return store
 
     def searcher(self, store: MilvusStore, embedder: Embedder, settings: Settings) -> MilvusSearcher:
-        return MilvusSearcher(store, embedder, candidates=settings.candidates, fusion=settings.fusion,
-                              dense_weight=settings.dense_weight)
+        chosen = settings.retrieve
+        return MilvusSearcher(store, embedder, candidates=chosen.candidates, fusion=chosen.fusion,
+                              dense_weight=chosen.dense_weight)
 
     def listing(self, store: MilvusStore) -> list[DocumentInfo]:
         return store.listing()
@@ -397,15 +398,15 @@ class MilvusBackend:
 
 
 def connect(settings: Settings, embedder: Embedder | None = None) -> MilvusStore:
-    """The store in ``settings.vector_uri``; its collections are created when an
+    """The store in ``settings.index.vector_uri``; its collections are created when an
     ``embedder`` is given (indexing) and they do not exist yet."""
-    if not settings.vector_uri:
+    if not settings.index.vector_uri:
         raise ConfigurationError("QA_VECTOR_BACKEND=milvus needs QA_VECTOR_URI: a milvus-lite file "
                                  "such as ./index/milvus.db, or a server such as http://127.0.0.1:19530.")
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
-    uri, name = settings.vector_uri, settings.vector_collection
+    uri, name = settings.index.vector_uri, settings.index.vector_collection
     # milvus-lite lacks the AllocTimestamp call; query iterators then take a client-side
     # timestamp, which is right for it, and say so on every call.
     logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
