@@ -95,12 +95,10 @@ class Generator:
         next prompt that starts the same way only evaluates what follows, in this process
         and (written to disk) in the next one."""
         cache = self.llm.cache
-        if not isinstance(cache, PrefixCache):
-            return
-        with cache.persisting():
+        with cache.persisting() if isinstance(cache, PrefixCache) else contextlib.nullcontext():
             for _ in self.stream_chat(messages, max_tokens=1):
                 pass
-        if cache.saved is not None and self.state_files is not None:
+        if isinstance(cache, PrefixCache) and cache.saved is not None and self.state_files is not None:
             self.state_files.mark(_digest(messages), cache.saved)
 
     def is_warm(self, messages: list[Message]) -> bool:
