@@ -108,21 +108,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 @contextlib.contextmanager
-def open_assistant(args: argparse.Namespace, scratch: bool = False) -> Iterator[Any]:
+def assistant_for(args: argparse.Namespace, scratch: bool = False) -> Iterator[Any]:
     """The Assistant a command talks to: ``--docs`` are indexed first (into the index folder,
     or with ``scratch`` into a temporary one unless ``--index`` names one, so an evaluation
     never rewrites the user's everyday index by surprise)."""
     from qa.pipeline import Assistant
 
     settings = settings_from(args)
-    if not getattr(args, "docs", None):
-        yield Assistant.open(settings.index_dir, settings=settings)
-        return
+    docs = getattr(args, "docs", None)
     with contextlib.ExitStack() as stack:
         index_dir = settings.index_dir
-        if scratch and not getattr(args, "index_dir", None):
+        if docs and scratch and not getattr(args, "index_dir", None):
             index_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-index-")))
-        yield Assistant.from_folder(args.docs, index_dir, settings=settings, progress=progress_bar())
+        yield Assistant.over(docs, index_dir, settings=settings, progress=progress_bar() if docs else None)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -155,13 +153,13 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    with open_assistant(args) as assistant:
+    with assistant_for(args) as assistant:
         answer = _stream_answer(assistant, args.question, [])
     return 0 if answer is not None else 1
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    with open_assistant(args) as assistant:
+    with assistant_for(args) as assistant:
         try:
             return _chat(assistant)
         finally:
@@ -259,7 +257,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                            "min_relevance": settings.retrieve.min_relevance,
                            "generator": settings.generator.generator_path or "default",
                            "embedder": settings.index.embedder_path or "default"}}
-    with open_assistant(args, scratch=True) as assistant:
+    with assistant_for(args, scratch=True) as assistant:
         results, warnings = evaluate(assistant, question_set.items, k, args.retrieval_only,
                                      corpus=corpus_of(assistant))
     report = build_report(results, config, question_set.bad_lines, warnings)

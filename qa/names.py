@@ -1,7 +1,7 @@
 """Names in English text: people, organisations and places, written as a run of
 capitalised words ("Abdul Salam Hanafi", "the European Union", "Russia’s").
 
-The one "is this a name?" heuristic: the near-miss check (qa/near_misses.py) reads
+The one "is this a name?" heuristic: the near-miss check (qa/checks/english.py) reads
 who is named before a verb, and the web chat's example questions (qa/web/examples.py)
 ask about the names a briefing keeps coming back to. English only: other scripts
 have no capitals, or capitalise other words.

@@ -91,6 +91,15 @@ class Assistant:
         store = backend(settings.index.vector_backend).open(settings, embedder)
         return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
 
+    @classmethod
+    def over(cls, docs: str | Path | Sequence[str | Path] | None, index_dir: str | Path,
+             settings: Settings | None = None, progress: Progress | None = None) -> Assistant:
+        """What every entry point opens: ``docs`` indexed first into ``index_dir`` when
+        given, else the index already there. No generator loads yet."""
+        if docs:
+            return cls.from_folder(docs, index_dir, settings=settings, progress=progress)
+        return cls.open(index_dir, settings=settings)
+
     # -- asking ------------------------------------------------------------------
 
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:

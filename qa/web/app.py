@@ -520,13 +520,6 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def open_assistant(settings: Settings, docs: str | None = None) -> Assistant:
-    """Index ``docs`` first if given; this loads no generator (that waits for warm-up)."""
-    if docs:
-        return Assistant.from_folder(docs, settings.index_dir, settings=settings)
-    return Assistant.open(settings.index_dir, settings=settings)
-
-
 def launch(app: ChatApp, block: bool = True, **options: Any) -> gr.Blocks:
     """Start serving ``app`` on the configured host and port, then warm the models."""
     from qa.web.page import build_ui, page_options
@@ -552,5 +545,5 @@ def launch(app: ChatApp, block: bool = True, **options: Any) -> gr.Blocks:
 def serve(settings: Settings, docs: str | None = None) -> None:
     """``qa serve``: open (or build) the index, serve the page, warm the models."""
     parse_auth(settings.web.auth)  # a bad password setting fails before anything loads
-    launch(ChatApp(open_assistant(settings, docs), settings))
+    launch(ChatApp(Assistant.over(docs, settings.index_dir, settings=settings), settings))
 

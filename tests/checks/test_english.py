@@ -52,7 +52,7 @@ _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to
      "Ashfold Athletic won the cup, beating Kestrel Bay 4-3 on penalties.", False),
 ])
 def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, question, cited, unstated):
-    from qa.near_misses import unstated_premise
+    from qa.checks.english import unstated_premise
 
     assert unstated_premise(answer, question, cited) is unstated
 
@@ -63,7 +63,7 @@ _TALKS = ("Finance minister Jonas Petrov, who met Marsh on Wednesday evening, sa
 
 
 def test_short_irregular_verbs_are_acts_too():
-    from qa.near_misses import unstated_premise
+    from qa.checks.english import unstated_premise
 
     # "pay" has three letters, yet "Russia paid" restates the act nobody states of Russia
     assert unstated_premise("Russia paid one billion euros [1].", "How much did Russia pay?",
