@@ -258,9 +258,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                            "generator": settings.generator.generator_path or "default",
                            "embedder": settings.index.embedder_path or "default"}}
     with assistant_for(args, scratch=True) as assistant:
-        results, warnings = evaluate(assistant, question_set.items, k, args.retrieval_only,
-                                     corpus=corpus_of(assistant))
-    report = build_report(results, config, question_set.bad_lines, warnings)
+        run = evaluate(assistant, question_set.items, k, args.retrieval_only, corpus=corpus_of(assistant))
+    report = build_report(run.results, config, question_set.bad_lines, run.warnings)
     json_path, md_path = write_report(report, Path(args.out))
     print(format_console(report))
     print(f"\nReport: {json_path} and {md_path}")

@@ -84,14 +84,19 @@ class QuestionResult:
         return bool(self.contains_answer) and not self.abstained
 
 
+@dataclass(frozen=True)
+class EvaluationRun:
+    """The rows, and warnings about the question set itself (a gold source that no
+    indexed passage holds is a typo or a missing document, not a miss)."""
+
+    results: list[QuestionResult]
+    warnings: list[str]
+
+
 def evaluate(assistant: Answerer, items: Sequence[QuestionItem], k: int = 10,
              retrieval_only: bool = False, progress: bool = True,
-             corpus: Sequence[Evidence] | None = None) -> tuple[list[QuestionResult], list[str]]:
-    """Run every question; ``corpus`` (all indexed passages) makes nDCG's ideal exact.
-
-    Returns the rows and warnings about the question set itself (a gold source
-    that no indexed passage holds is a typo or a missing document, not a miss).
-    """
+             corpus: Sequence[Evidence] | None = None) -> EvaluationRun:
+    """Run every question; ``corpus`` (all indexed passages) makes nDCG's ideal exact."""
     from tqdm import tqdm
 
     results, warnings = [], []
@@ -110,7 +115,7 @@ def evaluate(assistant: Answerer, items: Sequence[QuestionItem], k: int = 10,
             warnings.append(f"{item.id} (line {item.line}): no indexed passage holds its {what}; "
                             "its retrieval is not scored")
         results.append(result)
-    return results, warnings
+    return EvaluationRun(results, warnings)
 
 
 def score_question(assistant: Answerer, item: QuestionItem, k: int, retrieval_only: bool,

@@ -4,7 +4,7 @@ assistant that answers from a script (a deterministic stand-in for ``Assistant``
 from __future__ import annotations
 
 from qa.evaluation.questions import QuestionItem
-from qa.evaluation.runner import evaluate
+from qa.evaluation.runner import EvaluationRun, evaluate
 from qa.types import Answer, Citation, Passage, Timings
 
 
@@ -47,7 +47,7 @@ class ScriptedAssistant:
                       passages=passages, timings=TIMINGS, generated_tokens=TOKENS)
 
 
-def scripted_run() -> tuple[list, list[str]]:
+def scripted_run() -> EvaluationRun:
     items = [
         _item(("Abdul Salam Hanafi", "Hanafi"), ("Hanafi leads the Taliban delegation",),
               item_id="right"),

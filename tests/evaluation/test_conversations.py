@@ -66,7 +66,7 @@ def test_each_turn_hears_the_systems_own_earlier_answers_and_follow_ups_count_ap
     items = parse_question_set([json.dumps(TWO_TURNS)]).items
     assistant = RememberingAssistant({"Who leads the Taliban delegation?": "Hanafi leads it [1].",
                                       "What is his title?": "The documents do not say."})
-    results, _ = evaluate(assistant, items, progress=False)
+    results = evaluate(assistant, items, progress=False).results
     assert assistant.histories == {"Who leads the Taliban delegation?": [],
                                    "What is his title?": [("Who leads the Taliban delegation?",
                                                            "Hanafi leads it [1].")]}

@@ -42,7 +42,7 @@ def test_checks_table_counts_firings_and_right_answers_refused(tmp_path) -> None
                                                         Verdict("kind", "accept")), "It is led [1]."),
         "question none?": (REFUSAL, (Verdict("evidence", "refuse", "no support"),), "Putin [1]."),
     })
-    results, _ = evaluate(assistant, items, progress=False)
+    results = evaluate(assistant, items, progress=False).results
     assert results[0].trace == [{"check": "evidence", "action": "refuse", "detail": "unsupported"}]
     assert [r.draft_right for r in results] == [True, False, False, None]
     report = build_report(results, {"k": 10, "retrieval_only": False})
@@ -61,13 +61,13 @@ def test_checks_table_counts_firings_and_right_answers_refused(tmp_path) -> None
 
 def test_a_run_without_verdicts_has_an_empty_checks_table() -> None:
     assistant = TracedAssistant({"question q?": ("Hanafi [1].", (), None)})
-    results, _ = evaluate(assistant, [_item()], progress=False)
+    results = evaluate(assistant, [_item()], progress=False).results
     report = build_report(results, {"k": 10, "retrieval_only": False})
     assert report.summary["checks"] == {} and "right answers refused" not in format_console(report)
 
 
 def test_console_and_markdown_show_figures_and_failed_rows() -> None:
-    results, _ = scripted_run()
+    results = scripted_run().results
     report = build_report(results, {"k": 10, "retrieval_only": False,
                                     "questions_file": "set.jsonl"})
     console = format_console(report)

@@ -23,7 +23,8 @@ SEED_DOCS = ROOT / "seeds"
 
 
 def test_verdicts_of_a_scripted_run() -> None:
-    results, warnings = scripted_run()
+    run = scripted_run()
+    results, warnings = run.results, run.warnings
     by_id = {r.id: r for r in results}
     assert [r.verdict for r in results] == [
         "right", "wrong", "refused (wrongly)", "refused", "answered (should refuse)"]
@@ -38,7 +39,7 @@ def test_verdicts_of_a_scripted_run() -> None:
 
 
 def test_summary_of_a_scripted_run() -> None:
-    results, _ = scripted_run()
+    results = scripted_run().results
     summary = build_report(results, {"k": 10, "retrieval_only": False}).summary
     assert summary["retrieval"] == {"k": 10, "scored": 3, "hit_at_k": pytest.approx(2 / 3),
                                     "hit_at_1": pytest.approx(1 / 3),
@@ -60,8 +61,8 @@ def test_a_gold_no_indexed_passage_holds_is_a_warning_not_a_miss() -> None:
     item = _item(("Kabul",), ("a quote with a typo",), item_id="typo")
     assistant = ScriptedAssistant({"question typo?": ([OTHER], "", [], False)})
     corpus = [Evidence.from_passage(p) for p in (GOLD, NATIONS, OTHER)]
-    results, warnings = evaluate(assistant, [item], retrieval_only=True, progress=False,
-                                 corpus=corpus)
+    run = evaluate(assistant, [item], retrieval_only=True, progress=False, corpus=corpus)
+    results, warnings = run.results, run.warnings
     assert results[0].gold_passages == 0 and results[0].hit is None
     assert results[0].verdict == "not scored"
     assert warnings and "typo" in warnings[0]
@@ -72,7 +73,7 @@ def test_corpus_sets_the_ideal_ranking_for_ndcg() -> None:
     twin = _passage("4", "Hanafi again.")
     assistant = ScriptedAssistant({"question two?": ([GOLD, OTHER], "", [], False)})
     corpus = [Evidence.from_passage(p) for p in (GOLD, OTHER, twin)]
-    results, _ = evaluate(assistant, [item], retrieval_only=True, progress=False, corpus=corpus)
+    results = evaluate(assistant, [item], retrieval_only=True, progress=False, corpus=corpus).results
     assert results[0].gold_passages == 2
     assert results[0].ndcg == pytest.approx(1 / (1 + 1 / math.log2(3)))
 
