@@ -228,13 +228,18 @@ class PrefixCache:
 
 
 def documents_ends(llm: Any, tokens: tuple[int, ...], marker: bytes = b"</documents>") -> list[int]:
-    """The token indexes just past each ``</documents>`` of a prompt."""
-    text = b""
+    """The token indexes just past each token that completes a ``</documents>`` of a
+    prompt (the marker's last character may share a token with what follows: Qwen
+    reads ``>\n\n`` as one)."""
+    text = bytearray()
     ends = []
+    searched = 0
     for index, token in enumerate(tokens):
         text += llm.detokenize([token])
-        if text.endswith(marker):
+        found = text.find(marker, searched)
+        if found >= 0:
             ends.append(index + 1)
+            searched = found + len(marker)
     return ends
 
 

@@ -34,3 +34,21 @@ def test_a_new_question_replaces_its_documents_older_state_but_not_another_docum
     assert len(cache.cache_state) == 2 and _prompt(1, 20) in cache.cache_state
     cache[(*FIXED, 7, 7)] = _State()  # a prompt without documents replaces nothing
     assert len(cache.cache_state) == 3
+
+
+def test_a_documents_block_ends_inside_a_token_that_runs_on():
+    """The default model reads ``>\\n\\n`` as one token: the boundary is the token that
+    completes the marker (the real vocabulary, nothing else of the model loaded)."""
+    from llama_cpp import Llama
+
+    from qa.generation import documents_ends
+    from qa.models.files import resolve_generator
+    from qa.settings import Settings
+
+    settings = Settings.from_env()
+    llm = Llama(model_path=str(resolve_generator(None, settings.cache_dir)), vocab_only=True, verbose=False)
+    prompt = b"<documents>\n[1] The depot.\n</documents>\n\nQuestion: Who?"
+    tokens = tuple(llm.tokenize(prompt, add_bos=False, special=True))
+    ends = documents_ends(llm, tokens)
+    assert len(ends) == 1
+    assert llm.detokenize(list(tokens[: ends[0]])).rstrip().endswith(b"</documents>")
