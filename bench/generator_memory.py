@@ -1,7 +1,8 @@
-"""The generator's memory, its weights mapped from the GGUF or read into memory.
+"""The generator's memory: its weights mapped from the GGUF, read into memory, or
+mapped with the mapping's pages released after loading (``qa.generation``'s way).
 
     python bench/generator_memory.py             # two rounds, alternating
-    python bench/generator_memory.py --rounds 3
+    python bench/generator_memory.py --rounds 3 --variants read released
 
 Each variant runs in a fresh process: the default model is loaded as
 ``qa.generation`` loads it (``use_mmap`` as given), one seed-briefing prompt is
@@ -10,7 +11,8 @@ of it (VmRSS), the part mapped from files (RssFile: the GGUF's pages when the
 model is mapped; shared with the page cache) and its own (RssAnon), with time
 to load, to the first token and tokens/s. llama.cpp repacks most weights into
 its own buffers for the AVX kernels; with the file mapped, the pages they were
-read from stay resident beside the copies.
+read from stay resident beside the copies; "released" gives those pages back
+(``qa.models.mapped``), and the weights read in place come back as they are read.
 """
 
 from __future__ import annotations
@@ -24,20 +26,21 @@ from typing import Any
 
 from common import ROOT, arg_parser, load_average, percentile, run_json_worker, table, write_json
 
-VARIANTS = {"mapped": True, "read": False}
+VARIANTS = {"mapped": (True, False), "read": (False, False), "released": (True, True)}  # mmap, release
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = arg_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(VARIANTS[args.worker])))
+        print(json.dumps(worker(*VARIANTS[args.worker])))
         return 0
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.variants}
     for number in range(args.rounds):
-        for name in (list(VARIANTS) if number % 2 == 0 else list(reversed(VARIANTS))):
+        for name in (args.variants if number % 2 == 0 else list(reversed(args.variants))):
             runs[name].append(run_json_worker([__file__, "--worker", name], timeout=900))
             print(f"  {name}: {runs[name][-1]} (load {load_average():.1f})", file=sys.stderr, flush=True)
     keys = ("rss_mb", "file_mb", "anon_mb", "load_s", "ttft_s", "tokens_per_s")
@@ -48,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def worker(use_mmap: bool) -> dict[str, Any]:
+def worker(use_mmap: bool, release: bool) -> dict[str, Any]:
     from llama_cpp import Llama
 
     from qa.models.files import resolve_generator
+    from qa.models.mapped import release_mapped_pages
     from qa.settings import Settings
 
     settings = Settings.from_env()
@@ -59,6 +63,8 @@ def worker(use_mmap: bool) -> dict[str, Any]:
     started = time.perf_counter()
     llm = Llama(model_path=str(path), n_ctx=settings.generator.n_ctx, n_threads=settings.n_threads,
                 n_threads_batch=settings.n_threads, n_batch=512, use_mmap=use_mmap, verbose=False)
+    if release:
+        release_mapped_pages(path)
     load_s = time.perf_counter() - started
     briefing = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")[:2400]
     messages = [{"role": "user", "content": "Summarise in detail:\n" + briefing}]

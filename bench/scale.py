@@ -3,6 +3,7 @@
     python bench/scale.py                          # 1,000, 10,000 and 100,000 chunks
     python bench/scale.py --sizes 10000 --queries 100
     python bench/scale.py --sizes 100000 --models  # also the RSS with both models loaded
+    python bench/scale.py --sizes 100000 1000000 --retrieval-only  # open and search only, to 1M
 
 Each size runs in a fresh process on an index built once into
 ``bench/out/scale-<chunks>/`` from synthetic news-length briefings
@@ -69,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         models = args.models and size == max(args.sizes)
         argv = [__file__, "--worker", "--sizes", str(size), "--queries", str(args.queries),
-                "--changes", str(args.changes)] + (["--models"] if models else [])
-        results.append(run_json_worker(argv, timeout=3600))
+                "--changes", str(args.changes)] + (["--models"] if models else []) \
+            + (["--retrieval-only"] if args.retrieval_only else [])
+        results.append(run_json_worker(argv, timeout=7200))
         print(f"  {size:,} chunks done (load average {load_average():.1f})", file=sys.stderr, flush=True)
         if source:
             baseline.append(run_baseline(source, args.baseline, argv))
@@ -96,6 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--changes", type=int, default=3, help="documents added, then removed, per size")
     parser.add_argument("--models", action="store_true",
                         help="at the largest size, load the generator too, for the RSS")
+    parser.add_argument("--retrieval-only", action="store_true",
+                        help="open and retrieval only (no documents added or removed), e.g. at 1,000,000")
     parser.add_argument("--baseline", help="also measure the code of this git revision (e.g. main)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -156,7 +160,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
               "segments": len(getattr(store.manifest, "segments", {}) or {}), "code": _code()}
     result.update(retrieval(store, embedder, settings, args.queries))
     result["rss_mb"] = rss_mb()
-    result.update(changes(store, embedder, settings, args.changes))
+    if not args.retrieval_only:
+        result.update(changes(store, embedder, settings, args.changes))
     result["disk_mb"] = disk_mb(folder)
     if args.models:
         result.update(rss_with_generator(store, embedder, settings))
@@ -310,8 +315,8 @@ def growth(results: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def report(results: list[dict[str, Any]]) -> str:
-    rows = [[f"{r['chunks']:,}", f"{r['documents']:,}", r["index_type"], r["open_s"], r["add_s"],
-             r["remove_s"], f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
+    rows = [[f"{r['chunks']:,}", f"{r['documents']:,}", r["index_type"], r["open_s"], r.get("add_s", "-"),
+             r.get("remove_s", "-"), f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
              f"{r['dense_p50_ms']:.1f} / {r['lexical_p50_ms']:.1f}", round(r["rss_mb"]),
              f"{r['rss_models_mb']:.0f} ({r['rss_models_file_mb']:.0f} mapped files)"
              if "rss_models_mb" in r else "-", round(r["disk_mb"], 1)]
