@@ -188,8 +188,7 @@ class IndexStore:
         for doc_id, segment in placed.items():
             self.manifest.documents[doc_id]["segment"] = segment
         files = _files_of(self.manifest)
-        _write_atomic(folder / MANIFEST, json.dumps({**_fields(self.manifest), "files": files},
-                                                    separators=(",", ":")).encode())
+        _write_atomic(folder / MANIFEST, _json_bytes({**_fields(self.manifest), "files": files}))
         _remove_other_files(folder, set(files))
         with self._lock:
             self._folder = folder
@@ -608,7 +607,7 @@ def _next_generation(folder: Path, current: int) -> int:
 def _compatible_manifest(folder: Path, manifest: Manifest) -> Manifest | None:
     """The manifest on disk if its segments can be reused by a store like ``manifest``."""
     try:
-        raw = json.loads((folder / MANIFEST).read_text())
+        raw = _parse_json(folder / MANIFEST)
     except (OSError, ValueError):
         return None
     if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
@@ -660,7 +659,7 @@ def _corrupt(folder: Path, why: str) -> IndexUnavailableError:
 def generation_on_disk(folder: Path) -> int | None:
     """The generation the manifest in ``folder`` points at (None: no readable index)."""
     try:
-        return int(json.loads((folder / MANIFEST).read_text())["generation"])
+        return int(_parse_json(folder / MANIFEST)["generation"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -672,7 +671,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
             f"No index in {folder}. Build one with `qa index <your documents> --index {folder}`."
         )
     try:
-        raw = json.loads(path.read_text())
+        raw = _parse_json(path)
         if not isinstance(raw, dict) or "files" not in raw:
             raise ValueError("no file list")
         return raw
@@ -734,6 +733,20 @@ def _chunks(document: Document, spans: list[list[Any]]) -> list[Chunk]:
 
 def _jsonl(records: Any) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def _json_bytes(record: Any) -> bytes:
+    """Compact UTF-8 JSON, ~5x faster to write than ``json.dumps``: the manifest lists
+    every document, so each save writes all of them (~4 MB at 100,000 chunks)."""
+    import orjson
+
+    return orjson.dumps(record)
+
+
+def _parse_json(path: Path) -> Any:
+    import orjson
+
+    return orjson.loads(path.read_bytes())
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
