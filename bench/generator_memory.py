@@ -3,6 +3,7 @@ mapped with the mapping's pages released after loading (``qa.generation``'s way)
 
     python bench/generator_memory.py             # two rounds, alternating
     python bench/generator_memory.py --rounds 3 --variants read released
+    python bench/generator_memory.py --rounds 1 --variants released q8kv   # a q8_0 KV cache
 
 Each variant runs in a fresh process: the default model is loaded as
 ``qa.generation`` loads it (``use_mmap`` as given), one seed-briefing prompt is
@@ -26,13 +27,18 @@ from typing import Any
 
 from common import ROOT, arg_parser, load_average, percentile, run_json_worker, table, write_json
 
-VARIANTS = {"mapped": (True, False), "read": (False, False), "released": (True, True)}  # mmap, release
+# mmap, release, extra Llama parameters; "q8kv": a quantised KV cache (needs flash attention)
+VARIANTS: dict[str, tuple[bool, bool, dict[str, Any]]] = {
+    "mapped": (True, False, {}), "read": (False, False, {}), "released": (True, True, {}),
+    "q8kv": (True, True, {"flash_attn": True, "type_k": 8, "type_v": 8}),  # 8: GGML_TYPE_Q8_0
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = arg_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
+                        default=["mapped", "read", "released"])
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def worker(use_mmap: bool, release: bool) -> dict[str, Any]:
+def worker(use_mmap: bool, release: bool, extra: dict[str, Any]) -> dict[str, Any]:
     from llama_cpp import Llama
 
     from qa.models.files import resolve_generator
@@ -62,7 +68,7 @@ def worker(use_mmap: bool, release: bool) -> dict[str, Any]:
     path = resolve_generator(settings.generator.generator_path, settings.cache_dir)
     started = time.perf_counter()
     llm = Llama(model_path=str(path), n_ctx=settings.generator.n_ctx, n_threads=settings.n_threads,
-                n_threads_batch=settings.n_threads, n_batch=512, use_mmap=use_mmap, verbose=False)
+                n_threads_batch=settings.n_threads, n_batch=512, use_mmap=use_mmap, verbose=False, **extra)
     if release:
         release_mapped_pages(path)
     load_s = time.perf_counter() - started
