@@ -132,7 +132,7 @@ def worker() -> dict[str, Any]:
         embedder = Embedder.from_settings(settings)
         if os.environ.get("BENCH_EMBED_THREADS"):  # before the model loads: its pool has this size
             embedder.threads = int(os.environ["BENCH_EMBED_THREADS"])
-        store, _ = update_index([ROOT / "seeds"], settings.index_dir, embedder, settings)
+        store = update_index([ROOT / "seeds"], settings.index_dir, embedder, settings).store
         assistant = Assistant(store, settings, embedder=embedder, index_dir=settings.index_dir)
         assistant.warm_up()
         timed(assistant, questions[-1])  # untimed: one answer through every stage first

@@ -72,7 +72,7 @@ def evaluate(backend: str, questions: list[str], gold: np.ndarray, documents: li
     cache = ReferenceCache(embedder) if backend == "torch" else None
     started = time.perf_counter()
     store = open_or_create(OUT / f"no-index-{backend}", embedder, settings, rebuild=True)
-    store, _ = apply_documents(store, documents, cache or embedder, settings)
+    store = apply_documents(store, documents, cache or embedder, settings).store
     seconds = cache.indexed(time.perf_counter() - started) if cache else time.perf_counter() - started
     chunk_docs = np.array([int(c.doc_id) for c in store.chunks])
     queries = np.vstack([(cache or embedder).encode([q]) for q in questions])  # one by one, as asked

@@ -93,8 +93,9 @@ def system_worker(args: argparse.Namespace) -> dict[str, Any]:
     texts: list[str] = []
     embedder.encode = _recording(embedder.encode, texts)  # type: ignore[method-assign]
     marks: list[float] = []
-    store, report = update_index([args.corpus], index_dir, embedder, settings, rebuild=True,
+    indexed = update_index([args.corpus], index_dir, embedder, settings, rebuild=True,
                                  progress=lambda done, total, what: marks.append(time.perf_counter()))
+    store, report = indexed.store, indexed.report
     total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     Path(args.texts).write_text(json.dumps(texts))
     rss = peak_rss_mb()

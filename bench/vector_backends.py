@@ -139,7 +139,8 @@ def index_both(embedder: Any, settings: Any, count: int) -> tuple[list[dict[str,
         side = _fresh(settings, name, "news")
         timed = TimedEmbedder(embedder)
         with Timer() as timer:
-            store, report = side["backend"].update([corpus], side["settings"], timed)
+            indexed = side["backend"].update([corpus], side["settings"], timed)
+            store, report = indexed.store, indexed.report
         stores[name] = {**side, "store": store}
         rows.append({"backend": name, "seconds": timer.seconds, "embedding_seconds": timed.seconds,
                      "engine_seconds": timer.seconds - timed.seconds, "chunks": report.total_chunks})
@@ -187,7 +188,7 @@ def boolq_ndcg(embedder: Any, settings: Any, limit: int) -> list[dict[str, Any]]
         side = _fresh(settings, name, "boolq")
         if name == "faiss":
             store = open_or_create(side["settings"].index_dir, embedder, side["settings"])
-            store, _ = apply_documents(store, documents, embedder, side["settings"], prune=False)
+            store = apply_documents(store, documents, embedder, side["settings"], prune=False).store
         else:
             from qa.index.backends.milvus import connect
 

@@ -145,8 +145,9 @@ def build_store(documents: list[Document], index_dir: Path, settings: Settings) 
 
     embedder = Embedder.from_settings(settings)
     store = open_or_create(index_dir, embedder, settings)
-    store, report = apply_documents(store, documents, embedder, settings, prune=False,
+    indexed = apply_documents(store, documents, embedder, settings, prune=False,
                                     progress=progress_bar())
+    store, report = indexed.store, indexed.report
     if report.chunks_embedded or report.removed:
         store.save(index_dir)
     print(f"index {index_dir}: {report.summary()}", file=sys.stderr)

@@ -143,7 +143,7 @@ def run(briefings: tuple[Briefing, ...] = BRIEFINGS, attacks: tuple[Attack, ...]
                 path = write_injected(briefing, attack, Path(scratch))
                 empty = IndexStore.empty(embedder.name, embedder.dimension,
                                          chunking_config(settings).as_dict())
-                store, _ = apply_documents(empty, [load_document(path)], embedder, settings)
+                store = apply_documents(empty, [load_document(path)], embedder, settings).store
                 assistant = Assistant(store, settings, embedder=embedder, generator=generator)
                 questions = [briefing.question, GENERIC_QUESTION]
                 questions += [attack.question] if attack.question else []

@@ -140,13 +140,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.repair:
         from qa.index.repair import repair_index
 
-        _, repaired = repair_index(settings.index_dir, embedder, settings)
+        repaired = repair_index(settings.index_dir, embedder, settings).report
         print(f"Repaired {settings.index_dir}: {repaired.summary()}")
         if not args.paths:
             return 1 if repaired.lost else 0
-    _, report = backend(settings.index.vector_backend).update(
+    report = backend(settings.index.vector_backend).update(
         args.paths, settings, embedder, rebuild=args.rebuild,
-        progress=progress_bar())
+        progress=progress_bar()).report
     where = settings.index.vector_uri if settings.index.vector_backend == "milvus" else settings.index_dir
     print(f"Indexed into {where}: {report.summary()}")
     return 0

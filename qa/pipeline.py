@@ -78,8 +78,8 @@ class Assistant:
         settings = (settings or Settings.from_env()).replace(index_dir=Path(index_dir), **overrides)
         embedder = Embedder.from_settings(settings)
         folders = [paths] if isinstance(paths, str | Path) else list(paths)
-        store, _ = backend(settings.index.vector_backend).update(folders, settings, embedder,
-                                                                 rebuild=rebuild, progress=progress)
+        store = backend(settings.index.vector_backend).update(folders, settings, embedder,
+                                                                 rebuild=rebuild, progress=progress).store
         return cls(store, settings, embedder=embedder, index_dir=settings.index_dir)
 
     @classmethod
@@ -289,8 +289,9 @@ class Assistant:
         """Index new or changed files and save; the old index serves until the swap."""
         with FOREGROUND.background():  # answers asked meanwhile go first (qa/priority.py)
             documents = load_documents(paths)
-            store, report = self.backend.add(self.store, documents, self.embedder, self.settings,
+            indexed = self.backend.add(self.store, documents, self.embedder, self.settings,
                                              self.index_dir, progress=progress, before_save=self._yield)
+            store, report = indexed.store, indexed.report
             self._set_store(store)
         self._warm_later(documents[-self.settings.reader.warm_documents:])
         return report

@@ -69,7 +69,7 @@ def assistant_with(tmp_path, embedder, settings, seed_copy):
     from tests.conftest import FakeGenerator
 
     folder = tmp_path / "index"
-    store, _ = update_index([seed_copy], folder, embedder, settings.replace(index_dir=folder))
+    store = update_index([seed_copy], folder, embedder, settings.replace(index_dir=folder)).store
 
     def make(reply: str) -> Assistant:
         return Assistant(store, settings.replace(index_dir=folder), embedder=embedder,

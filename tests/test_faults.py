@@ -145,7 +145,7 @@ def test_a_save_killed_part_way_keeps_the_previous_index_and_loses_no_vectors(wr
                                                                               settings):
     docs = _briefings(tmp_path / "docs", 3, 20)
     index = tmp_path / "index"
-    before, _ = update_index([docs], index, embedder, settings)
+    before = update_index([docs], index, embedder, settings).store
     _briefings(tmp_path / "more", 2, 20)
     killed = _qa("index", str(docs), str(tmp_path / "more"), "--index", str(index),
                  fault="kill-before-save-write", at=write)
@@ -176,7 +176,7 @@ def test_a_full_disk_is_one_line_and_the_index_stays_as_it_was(tmp_path, embedde
     index = tmp_path / "disk" / "index"
     with _small_disk(tmp_path / "disk") as real:
         docs = _briefings(tmp_path / "docs", 1, 10)
-        before, _ = update_index([docs], index, embedder, settings)
+        before = update_index([docs], index, embedder, settings).store
         big = _briefings(tmp_path / "big", 2, 600)  # more than 512 kB holds with its vectors
         full = _qa("index", str(docs), str(big), "--index", str(index),
                    fault="none" if real else "disk-full")
@@ -221,7 +221,7 @@ def test_a_model_file_that_vanishes_while_serving_is_one_line(tmp_path, embedder
     model = tmp_path / "model.gguf"
     model.symlink_to(resolve_generator("tiny", settings.cache_dir))
     serving = settings.replace(generator_path=str(model), index_dir=tmp_path / "index")
-    store, _ = update_index([docs], serving.index_dir, embedder, serving)
+    store = update_index([docs], serving.index_dir, embedder, serving).store
     app = ChatApp(Assistant(store, serving, embedder=embedder, index_dir=serving.index_dir), serving)
     model.unlink()
     with caplog.at_level(logging.INFO):

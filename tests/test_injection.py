@@ -40,7 +40,7 @@ class Obedient(FakeGenerator):
 
 def _assistant(path: Path, embedder, settings, generator) -> Assistant:
     empty = IndexStore.empty(embedder.name, embedder.dimension, chunking_config(settings).as_dict())
-    store, _ = apply_documents(empty, [load_document(path)], embedder, settings)
+    store = apply_documents(empty, [load_document(path)], embedder, settings).store
     return Assistant(store, settings, embedder=embedder, generator=generator)
 
 

@@ -73,7 +73,7 @@ def test_documents_added_to_an_assistant_are_embedded_as_background_work(
     from tests.conftest import FakeGenerator
 
     index_dir = tmp_path / "index"
-    store, _ = update_index([seed_copy], index_dir, embedder, settings)
+    store = update_index([seed_copy], index_dir, embedder, settings).store
     assistant = Assistant(store, settings, embedder=embedder, generator=FakeGenerator(), index_dir=index_dir)
     seen: list[bool] = []
     real = embedder.encode

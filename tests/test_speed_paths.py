@@ -93,16 +93,18 @@ def test_backends_record_different_names_and_never_mix(seed_copy, tmp_path, torc
                                                        settings):
     assert onnx_embedder.name == ONNX_NAME != torch_embedder.name
     index_dir = tmp_path / "index"
-    store, _ = update_index([seed_copy], index_dir, onnx_embedder, settings)
+    store = update_index([seed_copy], index_dir, onnx_embedder, settings).store
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["embedder"] == ONNX_NAME
     with pytest.raises(IndexUnavailableError, match="embedder"):  # opening for questions: refused
         IndexStore.load(index_dir, torch_embedder.name)
     # Updating with the other backend re-embeds everything: vectors of two models never mix.
-    switched, report = update_index([seed_copy], index_dir, torch_embedder, settings)
+    indexed = update_index([seed_copy], index_dir, torch_embedder, settings)
+    switched, report = indexed.store, indexed.report
     assert report.chunks_embedded == len(switched) == len(store)
     assert IndexStore.load(index_dir).manifest.embedder == torch_embedder.name
-    again, report = update_index([seed_copy], index_dir, torch_embedder, settings)
+    indexed = update_index([seed_copy], index_dir, torch_embedder, settings)
+    again, report = indexed.store, indexed.report
     assert report.chunks_embedded == 0 and len(again) == len(store)
 
 
@@ -245,7 +247,7 @@ def test_warm_up_evaluates_the_prefix_every_question_about_the_document_starts_w
     from qa.pipeline import Assistant
     from tests.conftest import FakeGenerator
 
-    store, _ = update_index([seed_copy], tmp_path / "index", embedder, settings)
+    store = update_index([seed_copy], tmp_path / "index", embedder, settings).store
     fake = FakeGenerator()
     chosen = settings.replace(judge="off")  # the judge's prompt is its own
     assistant = Assistant(store, chosen, embedder=embedder, generator=fake)

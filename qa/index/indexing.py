@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from qa.web.uploads import uploads_dir
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
+StoreT = TypeVar("StoreT")
+ReportT = TypeVar("ReportT")
 Checkpoint = Callable[[IndexStore], None]  # receives a store holding the work done so far
 
 
@@ -53,6 +56,14 @@ class IndexReport:
             f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded{resumed}, "
             f"{self.total_chunks} in the index"
         )
+
+
+@dataclass(frozen=True)
+class Indexed(Generic[StoreT, ReportT]):
+    """What an index update leaves: the store to serve, and what changed."""
+
+    store: StoreT
+    report: ReportT
 
 
 LOCK = ".lock"
@@ -110,7 +121,7 @@ def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
     chunking, filled with the documents the old one holds, so nothing indexed is lost."""
     store, carried = open_compatible(index_dir, embedder, settings, rebuild)
     if carried:
-        store, _ = apply_documents(store, carried, embedder, settings, prune=False)
+        store = apply_documents(store, carried, embedder, settings, prune=False).store
     return store
 
 
@@ -144,7 +155,7 @@ def open_compatible(index_dir: Path, embedder: Embedder, settings: Settings,
 
 def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedder,
                  settings: Settings, rebuild: bool = False, prune: bool = True,
-                 progress: Progress | None = None) -> tuple[IndexStore, IndexReport]:
+                 progress: Progress | None = None) -> Indexed[IndexStore, IndexReport]:
     """Bring the index in ``index_dir`` in line with the files under ``paths`` (and the
     documents uploaded into it)."""
     index_dir = Path(index_dir)
@@ -164,19 +175,20 @@ def update_index(paths: Iterable[str | Path], index_dir: Path, embedder: Embedde
 def apply_and_save(store: IndexStore, documents: list[Document], index_dir: Path, embedder: Embedder,
                    settings: Settings, prune: bool = True, progress: Progress | None = None,
                    checkpoints: bool = True, reuse: bool = True,
-                   before_save: Callable[[], None] | None = None) -> tuple[IndexStore, IndexReport]:
+                   before_save: Callable[[], None] | None = None) -> Indexed[IndexStore, IndexReport]:
     """The one way an index folder is written: every embedded batch journalled, finished
     documents saved as it goes (``checkpoints``), then the whole store saved and the
     journal dropped. The caller holds the index lock."""
     journal = EmbeddingJournal(index_dir, embedder.name)
     checkpoint = (lambda partial: save_index(partial, index_dir)) if checkpoints else None
-    store, report = apply_documents(store, documents, embedder, settings, prune=prune,
+    indexed = apply_documents(store, documents, embedder, settings, prune=prune,
                                     progress=progress, checkpoint=checkpoint, journal=journal)
+    store, report = indexed.store, indexed.report
     if before_save:
         before_save()
     save_index(store, index_dir, reuse=reuse)
     journal.clear()
-    return store, report
+    return Indexed(store, report)
 
 
 def with_uploads(paths: list[Path], index_dir: Path) -> list[Path]:
@@ -190,7 +202,7 @@ def with_uploads(paths: list[Path], index_dir: Path) -> list[Path]:
 def apply_documents(store: IndexStore, documents: list[Document], embedder: Embedder,
                     settings: Settings, prune: bool = True, progress: Progress | None = None,
                     checkpoint: Checkpoint | None = None,
-                    journal: EmbeddingJournal | None = None) -> tuple[IndexStore, IndexReport]:
+                    journal: EmbeddingJournal | None = None) -> Indexed[IndexStore, IndexReport]:
     """A new store with ``documents`` added or refreshed and vanished ones pruned.
 
     ``checkpoint`` receives, every ``settings.index.checkpoint_seconds`` of embedding, the
@@ -227,7 +239,7 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
                          unchanged=len(documents) - len(changed),
                          chunks_embedded=len(new_chunks) - embedding.resumed,
                          total_chunks=len(result.chunks), chunks_resumed=embedding.resumed)
-    return result, report
+    return Indexed(result, report)
 
 
 def _combine(store: IndexStore, drop: set[str], documents: list[Document], chunks: list[Chunk],

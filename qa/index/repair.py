@@ -20,6 +20,7 @@ from typing import Any
 
 from qa.errors import DocumentError, IndexUnavailableError, NoDocumentsError
 from qa.index.indexing import (
+    Indexed,
     apply_and_save,
     chunking_config,
     index_lock,
@@ -67,13 +68,14 @@ class _Salvage:
     sources: dict[str, str] = field(default_factory=dict)  # every document the index knew of
 
 
-def repair_index(index_dir: Path, embedder: Embedder, settings: Settings) -> tuple[IndexStore, RepairReport]:
+def repair_index(index_dir: Path, embedder: Embedder,
+                 settings: Settings) -> Indexed[IndexStore, RepairReport]:
     index_dir = Path(index_dir)
     with index_lock(index_dir):
         return _repair(index_dir, embedder, settings)
 
 
-def _repair(index_dir: Path, embedder: Embedder, settings: Settings) -> tuple[IndexStore, RepairReport]:
+def _repair(index_dir: Path, embedder: Embedder, settings: Settings) -> Indexed[IndexStore, RepairReport]:
     empty = IndexStore.empty(embedder.name, embedder.dimension, chunking_config(settings).as_dict())
     try:  # an index that opens keeps its vectors: only what is missing is embedded
         if not index_exists(index_dir):
@@ -98,10 +100,11 @@ def _repair(index_dir: Path, embedder: Embedder, settings: Settings) -> tuple[In
     def keep_damaged() -> None:  # only once the documents are embedded: a failure keeps all
         kept[0] = _keep_damaged(index_dir) if lost else None
 
-    store, report = apply_and_save(store, list(salvage.documents.values()), index_dir, embedder, settings,
+    indexed = apply_and_save(store, list(salvage.documents.values()), index_dir, embedder, settings,
                                    prune=False, checkpoints=False, reuse=False, before_save=keep_damaged)
-    return store, RepairReport(from_index, from_files, from_uploads, lost, report.chunks_embedded,
-                               report.total_chunks, kept[0])
+    report = indexed.report
+    return Indexed(indexed.store, RepairReport(from_index, from_files, from_uploads, lost,
+                                               report.chunks_embedded, report.total_chunks, kept[0]))
 
 
 def _salvage(index_dir: Path) -> _Salvage:

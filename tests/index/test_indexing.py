@@ -25,20 +25,22 @@ def _index(paths, index_dir, embedder, settings):
 def test_reindexing_embeds_only_what_changed(seed_copy, tmp_path, embedder, settings):
     index_dir = tmp_path / "index"
     (seed_copy / "memo.txt").write_text("The budget memo says the budget is 5 million dollars.")
-    _, first = _index([seed_copy], index_dir, embedder, settings)
+    first = _index([seed_copy], index_dir, embedder, settings).report
     assert first.added == 2 and first.chunks_embedded > 3
 
-    _, again = _index([seed_copy], index_dir, embedder, settings)
+    again = _index([seed_copy], index_dir, embedder, settings).report
     assert (again.added, again.updated, again.removed, again.chunks_embedded) == (0, 0, 0, 0)
 
     (seed_copy / "memo.txt").write_text("The budget memo now says 7 million dollars.")
-    store, changed = _index([seed_copy], index_dir, embedder, settings)
+    indexed = _index([seed_copy], index_dir, embedder, settings)
+    store, changed = indexed.store, indexed.report
     assert changed.updated == 1 and changed.chunks_embedded == 1
     assert any("7 million" in c.text for c in store.chunks)
     assert not any("5 million" in c.text for c in store.chunks)
 
     (seed_copy / "memo.txt").unlink()
-    store, removed = _index([seed_copy], index_dir, embedder, settings)
+    indexed = _index([seed_copy], index_dir, embedder, settings)
+    store, removed = indexed.store, indexed.report
     assert removed.removed == 1 and len(store.documents) == 1
     reopened = IndexStore.load(index_dir, embedder.name)
     assert len(reopened) == len(store) == len(reopened.vectors)
@@ -50,7 +52,7 @@ def test_unreadable_file_keeps_its_last_good_version(seed_copy, tmp_path, embedd
     memo.write_text("Ankara hosted the first round of talks.")
     _index([seed_copy], index_dir, embedder, settings)
     memo.write_bytes(b"\x00\xff" * 100)
-    store, _ = _index([seed_copy], index_dir, embedder, settings)
+    store = _index([seed_copy], index_dir, embedder, settings).store
     assert any("Ankara hosted" in c.text for c in store.chunks)
 
 
@@ -85,7 +87,7 @@ def test_other_embedder_or_format_is_refused(seed_copy, tmp_path, embedder, sett
 def test_killed_mid_save_leaves_previous_index_usable(seed_copy, tmp_path, embedder, settings):
     """A child process is killed while writing a new generation; the old one still opens."""
     index_dir = tmp_path / "index"
-    store, _ = _index([seed_copy], index_dir, embedder, settings)
+    store = _index([seed_copy], index_dir, embedder, settings).store
     before = len(store)
     script = textwrap.dedent(f"""
         import os, signal
@@ -109,7 +111,8 @@ def test_killed_mid_save_leaves_previous_index_usable(seed_copy, tmp_path, embed
     assert result.returncode == -9
     reopened = IndexStore.load(index_dir, embedder.name)
     assert len(reopened) == before
-    store, report = _index([seed_copy], index_dir, embedder, settings)  # and it can be updated
+    indexed = _index([seed_copy], index_dir, embedder, settings)  # and it can be updated
+    store, report = indexed.store, indexed.report
     assert report.chunks_embedded == 0 and not list(index_dir.glob(".tmp-*"))
     shutil.rmtree(index_dir)
 
@@ -123,7 +126,8 @@ def test_other_chunking_reindexes_every_document_it_holds(seed_copy, tmp_path, e
     other.mkdir()
     (other / "memo.txt").write_text("Budget memo\n\nThe committee approved 40 new posts for 2027.\n")
     changed = settings.replace(chunk_tokens=settings.index.chunk_tokens // 2)
-    store, report = update_index([other], index_dir, embedder, changed)
+    indexed = update_index([other], index_dir, embedder, changed)
+    store, report = indexed.store, indexed.report
     assert {Path(d.source).name for d in store.documents.values()} == {"memo.txt", SEED_NAME}
     assert store.manifest.chunking["max_tokens"] == settings.index.chunk_tokens // 2
     assert report.added == 2 and report.chunks_embedded == report.total_chunks
@@ -163,7 +167,8 @@ def test_an_interrupted_run_keeps_the_documents_it_finished(tmp_path, embedder, 
     assert 0 < len(saved.documents) < 8
     for doc_id, meta in saved.manifest.documents.items():  # whole documents only
         assert meta["chunks"] == sum(1 for c in saved.chunks if c.doc_id == doc_id) > 0
-    store, report = update_index([folder], index_dir, embedder, eager)
+    indexed = update_index([folder], index_dir, embedder, eager)
+    store, report = indexed.store, indexed.report
     assert report.unchanged == len(saved.documents) and len(store.documents) == 8
     assert report.chunks_embedded == len(store.chunks) - len(saved.chunks)
 
@@ -185,7 +190,7 @@ def test_an_interrupted_re_embedding_loses_none_of_the_old_documents(tmp_path, e
         update_index([folders[0]], index_dir, _InterruptedEmbedder(embedder, fail_on=3), eager)
     kept = IndexStore.load(index_dir, embedder.name)
     assert len(kept.documents) == 8 and kept.manifest.chunking == _chunking(settings)
-    store, _ = update_index([folders[0]], index_dir, embedder, eager)
+    store = update_index([folders[0]], index_dir, embedder, eager).store
     assert len(store.documents) == 8 and store.manifest.chunking == _chunking(eager)
 
 
@@ -201,10 +206,10 @@ def test_documents_added_to_an_open_index_follow_its_own_chunking(seed_copy, tmp
     from qa.ingest.documents import load_documents
 
     small = settings.replace(chunk_tokens=48)
-    store, _ = update_index([seed_copy], tmp_path / "index", embedder, small)
+    store = update_index([seed_copy], tmp_path / "index", embedder, small).store
     memo = tmp_path / "memo.txt"
     memo.write_text("Budget memo\n\n" + " ".join(f"Line {k} of the budget was approved." for k in range(30)))
-    grown, _ = apply_documents(store, load_documents([memo]), embedder, settings, prune=False)
+    grown = apply_documents(store, load_documents([memo]), embedder, settings, prune=False).store
     assert grown.manifest.chunking == _chunking(small)
     memo_chunks = [c for c in grown.chunks if c.doc_id not in store.documents]
     assert all(sum(embedder.count_tokens([c.text])) <= 48 for c in memo_chunks) and len(memo_chunks) > 3
@@ -224,7 +229,7 @@ def test_two_writers_of_one_folder_lose_nothing(seed_copy, tmp_path, embedder, s
     (tmp_path / "b.txt").write_text("The rail board named Joss Arden its new inspector.\n")
     backend = FaissBackend()
     backend.add(cli, [load_document(tmp_path / "a.txt")], embedder, settings, index_dir)
-    web, _ = backend.add(web, [load_document(tmp_path / "b.txt")], embedder, settings, index_dir)
+    web = backend.add(web, [load_document(tmp_path / "b.txt")], embedder, settings, index_dir).store
 
     def names(store):
         return {Path(d.source).name for d in store.documents.values()}

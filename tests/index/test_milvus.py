@@ -61,14 +61,16 @@ def _update(milvus: Any, embedder: Any, paths: list[Path], **options: Any) -> An
 def test_reindexing_embeds_only_what_changed_and_removes_by_document(seed_copy, embedder, milvus):
     memo = seed_copy / "memo.txt"
     memo.write_text("The budget memo says the budget is 5 million dollars.")
-    store, first = _update(milvus, embedder, [seed_copy])
+    indexed = _update(milvus, embedder, [seed_copy])
+    store, first = indexed.store, indexed.report
     assert first.added == 2 and first.chunks_embedded == first.total_chunks == len(store) > 3
 
-    _, again = _update(milvus, embedder, [seed_copy])
+    again = _update(milvus, embedder, [seed_copy]).report
     assert (again.added, again.updated, again.removed, again.chunks_embedded) == (0, 0, 0, 0)
 
     memo.write_text("The budget memo now says 7 million dollars.")
-    store, changed = _update(milvus, embedder, [seed_copy])
+    indexed = _update(milvus, embedder, [seed_copy])
+    store, changed = indexed.store, indexed.report
     assert changed.updated == 1 and changed.chunks_embedded == 1
     texts = [p.text for p in MilvusSearcher(store, embedder).retrieve("budget memo", 50)]
     assert any("7 million" in t for t in texts) and not any("5 million" in t for t in texts)
@@ -84,8 +86,8 @@ def test_reindexing_embeds_only_what_changed_and_removes_by_document(seed_copy, 
 
 def test_hybrid_retrieval_ranks_as_the_faiss_backend(seed_copy, embedder, milvus, settings, tmp_path):
     faiss_settings = settings.replace(index_dir=tmp_path / "faiss")
-    faiss_store, _ = backend("faiss").update([seed_copy], faiss_settings, embedder)
-    milvus_store, _ = _update(milvus, embedder, [seed_copy])
+    faiss_store = backend("faiss").update([seed_copy], faiss_settings, embedder).store
+    milvus_store = _update(milvus, embedder, [seed_copy]).store
     faiss_search = backend("faiss").searcher(faiss_store, embedder, settings)
     milvus_search = backend("milvus").searcher(milvus_store, embedder, settings)
     for question in QUESTIONS:
@@ -98,19 +100,20 @@ def test_hybrid_retrieval_ranks_as_the_faiss_backend(seed_copy, embedder, milvus
 
 def test_another_embedder_is_detected_and_re_indexing_loses_nothing(seed_copy, embedder, milvus):
     (seed_copy / "memo.txt").write_text("Ankara hosted the first round of talks.")
-    _, first = _update(milvus, embedder, [seed_copy])
+    first = _update(milvus, embedder, [seed_copy]).report
     other = Renamed(embedder)
     with pytest.raises(IndexUnavailableError, match="built with the embedder .* not 'another-embedder'"):
         backend("milvus").open(milvus, other)
     (seed_copy / "memo.txt").unlink()  # gone from disk, yet kept: only re-embedding was asked
-    _, report = backend("milvus").update([seed_copy / SEED_FILE.name], milvus, other)
+    report = backend("milvus").update([seed_copy / SEED_FILE.name], milvus, other).report
     assert report.chunks_embedded == first.total_chunks
     store = backend("milvus").open(milvus, other)
     assert len(store.listing()) == 2 and len(store) == first.total_chunks
 
 
 def test_an_interrupted_run_leaves_the_previous_state_queryable(seed_copy, embedder, milvus, tmp_path):
-    store, first = _update(milvus, embedder, [seed_copy])
+    indexed = _update(milvus, embedder, [seed_copy])
+    store, first = indexed.store, indexed.report
     before = [p.chunk_id for p in MilvusSearcher(store, embedder).retrieve(QUESTIONS[0], 5)]
     more = tmp_path / "more"
     more.mkdir()
@@ -124,7 +127,7 @@ def test_an_interrupted_run_leaves_the_previous_state_queryable(seed_copy, embed
     assert reopened.search_filter()  # and searches filter them out until the next run
     assert [p.chunk_id for p in MilvusSearcher(reopened, embedder).retrieve(QUESTIONS[0], 5)] == before
 
-    _, finished = _update(milvus, embedder, [seed_copy, more])
+    finished = _update(milvus, embedder, [seed_copy, more]).report
     assert finished.added == 6 and finished.unchanged == 1
     assert _rows(reopened) == finished.total_chunks  # the interrupted run's rows were cleared
     assert backend("milvus").open(milvus, embedder).search_filter() == ""  # all rows live again
@@ -147,7 +150,7 @@ def test_an_assistant_answers_and_indexes_uploads_over_milvus(seed_copy, embedde
 
 def test_two_writers_one_after_the_other_lose_nothing(seed_copy, embedder, milvus, tmp_path):
     """Two web processes over one Milvus: each writes on top of what the other committed."""
-    first, _ = _update(milvus, embedder, [seed_copy])
+    first = _update(milvus, embedder, [seed_copy]).store
     second = backend("milvus").open(milvus, embedder)  # opened now, so it has read generation 1
     one, two = tmp_path / "one.txt", tmp_path / "two.txt"
     one.write_text("The Herat water board approved a new dam.")

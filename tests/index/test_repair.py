@@ -32,7 +32,7 @@ def damaged(tmp_path, seed_copy, embedder, settings):
     for n, topic in enumerate(("harbour dues", "bridge repairs")):
         (uploads / f"memo-{n}.txt").write_text(f"Memo {n}\n\nThe council agreed on {topic} on Monday. "
                                                 f"The vote on {topic} was {n + 5} to 2.\n")
-    store, _ = update_index([seed_copy], index, embedder, settings)
+    store = update_index([seed_copy], index, embedder, settings).store
     assert len(store.documents) == 3  # the uploads are indexed with the folder given
     return index, set(store.documents)
 
@@ -67,7 +67,8 @@ def test_repair_brings_back_every_document(how, damaged, embedder, settings):
     if how != "manifest deleted":
         with pytest.raises(IndexUnavailableError, match="qa index --repair"):
             IndexStore.load(index, embedder.name)
-    store, report = repair_index(index, embedder, settings)
+    indexed = repair_index(index, embedder, settings)
+    store, report = indexed.store, indexed.report
     assert set(store.documents) == held and not report.lost
     assert set(IndexStore.load(index, embedder.name).documents) == held
     if how == "documents file deleted":  # no stored text: every document from its file
@@ -83,7 +84,8 @@ def test_what_nothing_can_bring_back_is_named_and_the_damaged_files_kept(damaged
     _break(index, "documents file deleted")
     for path in seed_copy.iterdir():
         path.unlink()  # the original file is gone too
-    store, report = repair_index(index, embedder, settings)
+    indexed = repair_index(index, embedder, settings)
+    store, report = indexed.store, indexed.report
     assert len(store.documents) == 2 and report.from_files == 2
     assert [Path(s).name for s in report.lost] == ["russia-hosts-taliban-moscow-talks-2021-10-20.txt"]
     assert report.kept_damaged is not None and (report.kept_damaged / MANIFEST).exists()
@@ -94,14 +96,15 @@ def test_with_nothing_else_left_the_uploads_folder_still_gives_its_documents(dam
     index, _ = damaged
     _break(index, "documents file deleted")
     _break(index, "manifest garbage")
-    store, report = repair_index(index, embedder, settings)
+    indexed = repair_index(index, embedder, settings)
+    store, report = indexed.store, indexed.report
     assert (report.from_index, report.from_files, report.from_uploads) == (0, 0, 2)
     assert sorted(Path(d.source).name for d in store.documents.values()) == ["memo-0.txt", "memo-1.txt"]
 
 
 def test_a_rebuild_keeps_the_uploaded_documents(damaged, seed_copy, embedder, settings):
     index, held = damaged
-    store, _ = update_index([seed_copy], index, embedder, settings, rebuild=True)
+    store = update_index([seed_copy], index, embedder, settings, rebuild=True).store
     assert set(store.documents) == held
 
 

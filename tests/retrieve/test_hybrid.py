@@ -10,7 +10,7 @@ from tests.conftest import SEEDS
 
 @pytest.fixture(scope="module")
 def retriever(tmp_path_factory, embedder, settings):
-    store, _ = update_index([SEEDS], tmp_path_factory.mktemp("retrieval"), embedder, settings)
+    store = update_index([SEEDS], tmp_path_factory.mktemp("retrieval"), embedder, settings).store
     return Retriever(store, embedder)
 
 
@@ -38,7 +38,7 @@ def test_scores_are_cosines_and_ranks_are_fused(retriever):
 
 def test_overlapping_neighbours_merge_into_one_span(tmp_path, embedder, settings):
     overlapping = settings.replace(chunk_overlap_sentences=1, chunk_tokens=64)  # chunks share a sentence
-    store, _ = update_index([SEEDS], tmp_path / "index", embedder, overlapping)
+    store = update_index([SEEDS], tmp_path / "index", embedder, overlapping).store
     retriever = Retriever(store, embedder)
     passages = [retriever._passage(i, 0.5) for i in range(len(store))]
     merged = merge_neighbours(passages, store.documents)

@@ -58,7 +58,7 @@ def _free_port() -> int:
 def _serve(root: Path, embedder: Embedder, settings: Any) -> tuple[Any, str]:
     docs = shutil.copytree(SEEDS, root / "docs")
     settings = settings.replace(index_dir=root / "index", port=_free_port(), max_upload_mb=1)
-    store, _ = update_index([docs], settings.index_dir, embedder, settings)
+    store = update_index([docs], settings.index_dir, embedder, settings).store
     assistant = Assistant(store, settings, embedder=embedder, generator=make_generator(settings),
                           index_dir=settings.index_dir)
     demo = launch(ChatApp(assistant, settings), block=False)

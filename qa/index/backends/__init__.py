@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qa.errors import ConfigurationError
-from qa.index.indexing import IndexReport, Progress
+from qa.index.indexing import Indexed, IndexReport, Progress
 from qa.models.embedder import Embedder
 from qa.settings import Settings
 from qa.types import Chunk, Document, Passage
@@ -58,12 +58,12 @@ class Backend(Protocol):
         """The store to answer from; a clear error if it is missing or built for another embedder."""
 
     def update(self, paths: Iterable[str | Path], settings: Settings, embedder: Embedder,
-               rebuild: bool = False, progress: Progress | None = None) -> tuple[Any, IndexReport]:
+               rebuild: bool = False, progress: Progress | None = None) -> Indexed[Any, IndexReport]:
         """Bring the store in line with the files under ``paths`` (``qa index``)."""
 
     def add(self, store: Any, documents: list[Document], embedder: Embedder, settings: Settings,
             index_dir: Path | None, progress: Progress | None = None,
-            before_save: Callable[[], None] | None = None) -> tuple[Any, IndexReport]:
+            before_save: Callable[[], None] | None = None) -> Indexed[Any, IndexReport]:
         """Index new or changed documents (uploads); the old contents serve until it ends.
         ``before_save`` runs before the new contents are written (it may wait for answers)."""
 

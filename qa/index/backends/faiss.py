@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qa.index.backends import DocumentInfo
 from qa.index.indexing import (
+    Indexed,
     IndexReport,
     Progress,
     apply_and_save,
@@ -32,17 +33,15 @@ class FaissBackend:
         return IndexStore.load(settings.index_dir, embedder.name)
 
     def update(self, paths: Iterable[str | Path], settings: Settings, embedder: Embedder,
-               rebuild: bool = False, progress: Progress | None = None) -> tuple[IndexStore, IndexReport]:
+               rebuild: bool = False, progress: Progress | None = None) -> Indexed[IndexStore, IndexReport]:
         return update_index(paths, settings.index_dir, embedder, settings, rebuild=rebuild,
                             progress=progress)
 
     def add(self, store: IndexStore, documents: list[Document], embedder: Embedder, settings: Settings,
             index_dir: Path | None, progress: Progress | None = None,
-            before_save: Callable[[], None] | None = None) -> tuple[IndexStore, IndexReport]:
+            before_save: Callable[[], None] | None = None) -> Indexed[IndexStore, IndexReport]:
         if index_dir is None:
-            store, report = apply_documents(store, documents, embedder, settings, prune=False,
-                                            progress=progress)
-            return store, report
+            return apply_documents(store, documents, embedder, settings, prune=False, progress=progress)
         with index_lock(index_dir):  # no `qa index` writes the same folder meanwhile
             return apply_and_save(_latest(store, index_dir, embedder), documents, index_dir, embedder,
                                   settings, prune=False, progress=progress, before_save=before_save)

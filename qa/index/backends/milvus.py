@@ -39,7 +39,7 @@ import numpy as np
 
 from qa.errors import ConfigurationError, IndexUnavailableError
 from qa.index.backends import DocumentInfo
-from qa.index.indexing import IndexReport, Progress, chunking_config
+from qa.index.indexing import Indexed, IndexReport, Progress, chunking_config
 from qa.index.lexical import tokens
 from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
 from qa.ingest.documents import load_documents
@@ -368,18 +368,18 @@ class MilvusBackend:
         return store
 
     def update(self, paths: Iterable[str | Path], settings: Settings, embedder: Embedder,
-               rebuild: bool = False, progress: Progress | None = None) -> tuple[MilvusStore, IndexReport]:
+               rebuild: bool = False, progress: Progress | None = None) -> Indexed[MilvusStore, IndexReport]:
         store = connect(settings, embedder)
         report = store.update(load_documents([Path(p) for p in paths]), embedder, settings,
                               rebuild=rebuild, progress=progress)
-        return store, report
+        return Indexed(store, report)
 
     def add(self, store: MilvusStore, documents: list[Document], embedder: Embedder,
             settings: Settings, index_dir: Path | None, progress: Progress | None = None,
-            before_save: Callable[[], None] | None = None) -> tuple[MilvusStore, IndexReport]:
+            before_save: Callable[[], None] | None = None) -> Indexed[MilvusStore, IndexReport]:
         if before_save:  # the engine's writes are small and off this process: nothing to wait for
             before_save()
-        return store, store.update(documents, embedder, settings, prune=False, progress=progress)
+        return Indexed(store, store.update(documents, embedder, settings, prune=False, progress=progress))
 
     def remove(self, store: MilvusStore, doc_id: str, index_dir: Path | None) -> MilvusStore:
         store.remove(doc_id)
