@@ -186,7 +186,7 @@ def score(data: BoolQData, store: Any, embedder: Any, settings: Settings, k: int
     embedding_seconds = time.perf_counter() - started
     chosen = settings.retrieve
     retriever = Retriever(store, embedder, candidates=chosen.candidates, fusion=chosen.fusion,
-                          dense_weight=chosen.dense_weight)
+                          dense_weight=chosen.dense_weight, doc_score=chosen.doc_score)
     methods = rankers(retriever, depth=max(k, 10) * CHUNKS_PER_DOCUMENT)
     rows: list[QuestionRanks] = []
     seconds = dict.fromkeys(methods, 0.0)

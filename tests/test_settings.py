@@ -9,6 +9,7 @@ from qa.settings import GeneratorSettings, Settings, WebSettings
 
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("QA_FUSION", "max", "give one of convex, rrf"),
+    ("QA_DOC_SCORE", "sum", "give one of chunk, document"),
     ("QA_VECTOR_BACKEND", "qdrant", "give one of faiss, milvus"),
     ("QA_CONTEXT_TOKEN_BUDGET", "-1", "out of range: give 64 or more"),
     ("QA_PORT", "70000", "out of range: give from 1 to 65535"),

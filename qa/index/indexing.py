@@ -24,7 +24,7 @@ import numpy as np
 from qa.errors import IndexBusyError, StorageError
 from qa.index.resume import EmbeddingJournal
 from qa.index.store import IndexStore, index_exists
-from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
+from qa.ingest.chunking import ChunkingConfig, chunk_documents, document_search_text
 from qa.ingest.documents import load_documents
 from qa.models.embedder import Embedder
 from qa.settings import Settings
@@ -112,7 +112,7 @@ def storage_error(error: OSError, index_dir: Path) -> StorageError:
 
 def chunking_config(settings: Settings) -> ChunkingConfig:
     return ChunkingConfig(settings.index.chunk_tokens, settings.index.chunk_overlap_sentences,
-                          settings.index.chunk_with_title)
+                          settings.index.chunk_with_title, settings.index.chunk_file_name_title)
 
 
 def open_or_create(index_dir: Path, embedder: Embedder, settings: Settings,
@@ -218,8 +218,8 @@ def apply_documents(store: IndexStore, documents: list[Document], embedder: Embe
             if doc_id not in incoming and prune and _vanished(meta["source"])}
     config = ChunkingConfig.from_dict(store.manifest.chunking)  # one chunking per index
     new_chunks = chunk_documents(changed, embedder.count_tokens, config)
-    titles = {d.doc_id: d.title for d in changed}
-    texts = [search_text(titles[c.doc_id], c.text, config.with_title) for c in new_chunks]
+    by_id = {d.doc_id: d for d in changed}
+    texts = [document_search_text(by_id[c.doc_id], c.text, config) for c in new_chunks]
 
     def partial(embedded: np.ndarray, vectors: np.ndarray) -> IndexStore | None:
         """The store with the documents whose chunks are all embedded; None if no

@@ -42,7 +42,7 @@ import numpy as np
 
 from qa.errors import IndexUnavailableError
 from qa.index import lexical
-from qa.ingest.chunking import search_text
+from qa.ingest.chunking import ChunkingConfig, document_search_text
 from qa.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -298,10 +298,12 @@ class IndexStore:
             return lexical.LexicalIndex.in_memory(self._lexical_chunks(range(len(self.chunks))))
 
     def _lexical_chunks(self, rows: Any) -> list[lexical.LexicalChunk]:
-        with_title = bool(self.manifest.chunking.get("with_title", 0))
+        recorded = self.manifest.chunking  # only how titles are searched matters here
+        config = ChunkingConfig(with_title=bool(recorded.get("with_title", 0)),
+                                file_name_title=bool(recorded.get("file_name_title", 1)))
         chunks = [self.chunks[r] for r in rows]
         return [lexical.LexicalChunk(c.chunk_id, c.doc_id,
-                                     search_text(self.documents[c.doc_id].title, c.text, with_title))
+                                     document_search_text(self.documents[c.doc_id], c.text, config))
                 for c in chunks]
 
     def _update_lexical(self, folder: Path, on_disk: Manifest | None, same: set[str], generation: int,

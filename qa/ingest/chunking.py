@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+from qa.ingest.documents import file_name_title
 from qa.types import Chunk, Document
 
 BatchTokenCounter = Callable[[list[str]], list[int]]
@@ -34,15 +36,21 @@ class ChunkingConfig:
     # Embed and search each chunk with its document's title in front: a chunk
     # deep in a document rarely repeats what the document is about.
     with_title: bool = True
+    # ...also when the title is only the file's name (a guess: "budget memo", or an id).
+    file_name_title: bool = True
 
     def as_dict(self) -> dict[str, int]:
-        return {"max_tokens": self.max_tokens, "overlap_sentences": self.overlap_sentences,
-                "with_title": int(self.with_title)}
+        """Recorded in the manifest; ``file_name_title`` only when off, so the indexes
+        made before it existed keep their chunking (and are not embedded again)."""
+        recorded = {"max_tokens": self.max_tokens, "overlap_sentences": self.overlap_sentences,
+                    "with_title": int(self.with_title)}
+        return recorded if self.file_name_title else {**recorded, "file_name_title": 0}
 
     @classmethod
     def from_dict(cls, raw: dict[str, int]) -> ChunkingConfig:
         """The chunking an index records in its manifest."""
-        return cls(int(raw["max_tokens"]), int(raw["overlap_sentences"]), bool(raw.get("with_title", 0)))
+        return cls(int(raw["max_tokens"]), int(raw["overlap_sentences"]), bool(raw.get("with_title", 0)),
+                   bool(raw.get("file_name_title", 1)))
 
 
 TITLE_WORDS = 24  # a longer title is cut so the chunk still fits the embedder
@@ -53,6 +61,14 @@ def search_text(title: str, chunk_text: str, with_title: bool = True) -> str:
     if not with_title or not title:
         return chunk_text
     return f"{' '.join(title.split()[:TITLE_WORDS])}. {chunk_text}"
+
+
+def document_search_text(document: Document, chunk_text: str, config: ChunkingConfig) -> str:
+    """``search_text`` with the document's title as the config says."""
+    title = document.title
+    if not config.file_name_title and title == file_name_title(Path(document.source)):
+        title = ""
+    return search_text(title, chunk_text, config.with_title)
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -147,7 +147,12 @@ def _title_and_date(parsed: Parsed, path: Path) -> tuple[str, str | None, int]:
         return md_title.group(1), parsed.date, 0
     if parsed.first_line_is_title and _looks_like_heading(first_line):
         return first_line, parsed.date, 0
-    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name, parsed.date, 0
+    return file_name_title(path), parsed.date, 0
+
+
+def file_name_title(path: Path) -> str:
+    """The title of a file that has none of its own: its name, as words."""
+    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name
 
 
 def _looks_like_heading(line: str) -> bool:

@@ -50,3 +50,24 @@ def test_search_text_puts_the_title_in_front_only_when_asked():
     assert search_text("Moscow talks", "Lavrov spoke.", with_title=False) == "Lavrov spoke."
     long_title = " ".join(["word"] * 100)
     assert len(search_text(long_title, "x").split()) == 25
+
+
+def test_a_title_that_is_only_the_file_name_is_searched_unless_turned_off(tmp_path):
+    from qa.ingest.chunking import document_search_text
+
+    named = tmp_path / "xsum-38295789.txt"
+    named.write_text("The ex-Reading defender denied the charges.\n")
+    headed = tmp_path / "talks.txt"
+    headed.write_text("date 2021-10-20 Moscow talks\nLavrov spoke.\n")
+    by_name, by_header = load_document(named), load_document(headed)
+    off = ChunkingConfig(file_name_title=False)
+    assert document_search_text(by_name, "x.", ChunkingConfig()) == "xsum 38295789. x."
+    assert document_search_text(by_name, "x.", off) == "x."
+    assert document_search_text(by_header, "x.", off) == "Moscow talks. x."
+
+
+def test_the_manifest_records_file_name_titles_only_when_off():
+    assert "file_name_title" not in ChunkingConfig().as_dict()  # older indexes stay valid
+    off = ChunkingConfig(file_name_title=False)
+    assert ChunkingConfig.from_dict(off.as_dict()) == off
+    assert ChunkingConfig.from_dict(ChunkingConfig().as_dict()).file_name_title is True

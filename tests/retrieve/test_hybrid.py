@@ -1,10 +1,14 @@
 """Hybrid retrieval over the seed briefing with the real embedder."""
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 
 from qa.index.indexing import update_index
 from qa.pipeline import is_follow_up
-from qa.retrieve.hybrid import Retriever, merge_neighbours
+from qa.retrieve.hybrid import Retriever, document_cosine, merge_neighbours
+from qa.types import Chunk, Document
 from tests.conftest import SEEDS
 
 
@@ -54,3 +58,44 @@ def test_follow_up_detection():
     assert is_follow_up("What did he do last week?")
     assert is_follow_up("And China?")
     assert not is_follow_up("Who leads the Taliban delegation at the Moscow talks?")
+
+
+def test_with_one_document_ranking_documents_keeps_the_chunk_order(retriever):
+    as_wholes = Retriever(retriever.store, retriever.embedder, doc_score="document")
+    for question in ("Who leads the Taliban delegation?", "How much money did Brussels promise?"):
+        assert ([p.chunk_id for p in as_wholes.retrieve(question, k=5)]
+                == [p.chunk_id for p in retriever.retrieve(question, k=5)])
+
+
+def test_a_document_scores_its_best_chunk_mixed_with_its_mean_direction():
+    query = np.array([1.0, 0.0, 0.0])
+    on_topic = np.array([[0.6, 0.8, 0.0], [0.6, -0.8, 0.0]])  # mean direction: the query's
+    assert document_cosine(on_topic, query, mean_share=0.0) == pytest.approx(0.6)
+    assert document_cosine(on_topic, query, mean_share=0.5) == pytest.approx(0.8)
+    assert document_cosine(on_topic[:1], query, mean_share=0.5) == pytest.approx(0.6)
+
+
+def _unit(*values: float) -> list[float]:
+    vector = np.array(values, dtype=np.float32)
+    return list(vector / np.linalg.norm(vector))
+
+
+def test_documents_rank_as_wholes_and_their_passages_come_together():
+    """A stand-in store (vectors chosen by hand): document "whole" is about the query in
+    both its chunks, document "aside" has the single best chunk and one unrelated chunk."""
+    query = np.array(_unit(1, 0, 0, 0), dtype=np.float32)
+    vectors = np.array([_unit(0.75, 0, 0.66, 0), _unit(0.7, 0.71, 0, 0), _unit(0.7, -0.71, 0, 0),
+                        _unit(0, 0, 0, 1)], dtype=np.float32)
+    owners = ["aside", "whole", "whole", "aside"]
+    chunks = [Chunk(f"{d}:{i}", d, "text", 0, 4) for i, d in enumerate(owners)]
+    documents = {d: Document(d, d, f"{d}.txt", "text", d) for d in owners}
+    store = SimpleNamespace(chunks=chunks, vectors=vectors, documents=documents)
+    cosine = {row: float(vectors[row] @ query) for row in range(4)}
+    dense = sorted(cosine.items(), key=lambda item: -item[1])
+
+    def ranked(doc_score: str) -> list[str]:
+        found = Retriever(store, None, doc_score=doc_score)._ranked(query, cosine, dense, [], k=4)
+        return [p.chunk_id for p in found]
+
+    assert ranked("chunk") == ["aside:0", "whole:1", "whole:2", "aside:3"]
+    assert ranked("document") == ["whole:1", "whole:2", "aside:0", "aside:3"]

@@ -57,7 +57,7 @@ class FaissBackend:
     def searcher(self, store: IndexStore, embedder: Embedder, settings: Settings) -> Retriever:
         chosen = settings.retrieve
         return Retriever(store, embedder, candidates=chosen.candidates, fusion=chosen.fusion,
-                         dense_weight=chosen.dense_weight)
+                         dense_weight=chosen.dense_weight, doc_score=chosen.doc_score)
 
     def listing(self, store: IndexStore) -> list[DocumentInfo]:
         counts = Counter(c.doc_id for c in store.chunks)

@@ -41,7 +41,7 @@ from qa.errors import ConfigurationError, IndexUnavailableError
 from qa.index.backends import DocumentInfo
 from qa.index.indexing import Indexed, IndexReport, Progress, chunking_config
 from qa.index.lexical import tokens
-from qa.ingest.chunking import ChunkingConfig, chunk_documents, search_text
+from qa.ingest.chunking import ChunkingConfig, chunk_documents, document_search_text
 from qa.ingest.documents import load_documents
 from qa.models.embedder import Embedder
 from qa.retrieve.hybrid import fuse
@@ -226,7 +226,7 @@ class MilvusStore:
             progress(0, len(chunks), "chunks embedded")
         for start in range(0, len(chunks), step):
             part = chunks[start : start + step]
-            texts = [search_text(by_id[c.doc_id].title, c.text, config.with_title) for c in part]
+            texts = [document_search_text(by_id[c.doc_id], c.text, config) for c in part]
             vectors = embedder.encode(texts)
             terms = tokens(texts)
             rows = [_chunk_row(c, by_id[c.doc_id], v, t, generation)
