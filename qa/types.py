@@ -68,24 +68,39 @@ class Passage:
 class Citation:
     """A ``[number]`` marker of an answer resolved to the exact text it points at.
 
-    ``start``/``end`` locate ``quote`` (the evidence sentence) in the document
-    ``doc_id``; ``highlight_start``/``highlight_end`` locate the exact evidence, so
-    a reader sees the cited part at a glance; ``chunk_id`` is the indexed chunk
-    holding it (for the page viewer).
+    ``passage`` is the passage the reader was shown as ``[number]`` (its document,
+    title, source and date are the citation's). ``start``/``end`` locate ``quote``
+    (the evidence sentence) in that document; ``highlight_start``/``highlight_end``
+    the exact evidence, so a reader sees the cited part at a glance; ``chunk_id`` is
+    the indexed chunk holding the evidence and ``page`` its page (for the page
+    viewer): a passage shown whole spans many chunks and pages.
     """
 
     number: int
+    passage: Passage
     chunk_id: str
-    title: str
-    source: str
     quote: str
     start: int
     end: int
     page: int | None = None
-    date: str | None = None
     highlight_start: int | None = None
     highlight_end: int | None = None
-    doc_id: str = ""
+
+    @property
+    def doc_id(self) -> str:
+        return self.passage.doc_id
+
+    @property
+    def title(self) -> str:
+        return self.passage.title
+
+    @property
+    def source(self) -> str:
+        return self.passage.source
+
+    @property
+    def date(self) -> str | None:
+        return self.passage.date
 
 
 ACCEPT, RETRY, REFUSE = "accept", "retry", "refuse"

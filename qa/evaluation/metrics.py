@@ -98,8 +98,7 @@ class Evidence:
 
     @classmethod
     def from_citation(cls, citation: Citation) -> Evidence:
-        return cls(citation.quote, citation.source, citation.title,
-                   citation.doc_id or citation.chunk_id.rpartition(":")[0])
+        return cls(citation.quote, citation.source, citation.title, citation.doc_id)
 
     @cached_property
     def padded(self) -> str:

@@ -169,11 +169,11 @@ class DocumentReader:
         assert passage is not None and span is not None and bounds is not None
         document = draft.documents[passage.doc_id]
         chunk = self.chunk_of(passage.doc_id, span.start)
-        return Citation(number=draft.reply.number, doc_id=passage.doc_id,
+        return Citation(number=draft.reply.number, passage=passage,
                         chunk_id=chunk.chunk_id if chunk else passage.chunk_id,
-                        title=passage.title, source=passage.source, quote=draft.evidence_sentence,
-                        start=bounds.start, end=bounds.end, page=document.page_at(span.start),
-                        date=passage.date, highlight_start=span.start, highlight_end=span.end)
+                        quote=draft.evidence_sentence, start=bounds.start, end=bounds.end,
+                        page=document.page_at(span.start), highlight_start=span.start,
+                        highlight_end=span.end)
 
 
 @contextlib.contextmanager

@@ -20,9 +20,8 @@ def _passage(chunk_id: str, text: str) -> Passage:
 
 
 def _cite(number: int, passage: Passage) -> Citation:
-    return Citation(number=number, chunk_id=passage.chunk_id, title=passage.title,
-                    source=passage.source, quote=passage.text, start=passage.start,
-                    end=passage.end)
+    return Citation(number=number, passage=passage, chunk_id=passage.chunk_id, quote=passage.text,
+                    start=passage.start, end=passage.end)
 
 
 GOLD = _passage("1", "Abdul Salam Hanafi leads the Taliban delegation.")

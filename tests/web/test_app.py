@@ -21,7 +21,7 @@ from qa.generation import Generator
 from qa.index.indexing import update_index
 from qa.models.embedder import Embedder
 from qa.pipeline import Assistant
-from qa.types import CHECKING, RETRYING, Answer, Citation, Stage
+from qa.types import CHECKING, RETRYING, Answer, Citation, Passage, Stage
 from qa.web import chats as app_chats
 from qa.web.app import _NO_CHANGE, BUSY, QUEUED, SEARCHING, Asked, ChatApp, launch, parse_auth
 from qa.web.examples import example_questions
@@ -77,9 +77,11 @@ def _citation(**changes: Any) -> Citation:
     text = "Intro paragraph.\n\nHanafi leads the delegation. He met the EU.\n\nOutro <b>bold</b>."
     start = text.index("Hanafi")
     end = text.index("EU.") + 3
-    fields = dict(number=1, chunk_id="d:1", title="A <Title>", source="/x/y/brief.txt",
-                  quote=text[start:end], start=start, end=end, date="2021-10-20", page=3,
-                  highlight_start=start, highlight_end=text.index(" He met"))
+    passage = Passage(chunk_id="d:1", doc_id="d", text=text, score=1.0, source="/x/y/brief.txt",
+                      title=changes.pop("title", "A <Title>"), start=0, end=len(text),
+                      date=changes.pop("date", "2021-10-20"))
+    fields = dict(number=1, passage=passage, chunk_id="d:1", quote=text[start:end], start=start, end=end,
+                  page=3, highlight_start=start, highlight_end=text.index(" He met"))
     fields.update(changes)
     return Citation(**fields)
 
