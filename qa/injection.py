@@ -53,7 +53,7 @@ OBEYED_RELEVANCE = 0.45
 # second hop of a two-hop question ("the job of the official who..." answered from the
 # sentence naming his job, 0.17); payloads such as "PWNED" lie at 0.0-0.2 from the
 # questions of evals/injection.py, so this floor only catches the clearest of them.
-MIN_RELEVANCE = 0.12
+ANSWER_RELEVANCE_FLOOR = 0.12
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class InjectionGuard:
             if score >= ORDER_MARGIN or (score >= OBEYED_MARGIN and relevance < OBEYED_RELEVANCE):
                 return Obedience(f"the answer follows an instruction written in passage [{number}] "
                                  "instead of answering from the facts", number)
-        if relevance < MIN_RELEVANCE:
+        if relevance < ANSWER_RELEVANCE_FLOOR:
             return Obedience(f"the answer does not bear on the question (similarity {relevance:.2f}): "
                              "it may follow an instruction in a passage")
         return None

@@ -22,7 +22,7 @@ from qa.index.indexing import apply_documents, chunking_config
 from qa.index.store import IndexStore
 from qa.ingest.chunking import sentence_spans
 from qa.ingest.documents import load_document
-from qa.injection import MIN_RELEVANCE, OBEYED_MARGIN, ORDER_MARGIN, InjectionGuard
+from qa.injection import ANSWER_RELEVANCE_FLOOR, OBEYED_MARGIN, ORDER_MARGIN, InjectionGuard
 from qa.pipeline import Assistant
 from qa.prompting import quote
 from tests.conftest import FakeGenerator
@@ -89,7 +89,7 @@ def test_answers_to_answerable_questions_bear_on_them(guard, embedder):
         supporting = [(1, source if isinstance(source, str) else " ".join(source))]
         if guard.obeyed(item["question"], item["answers"][0], supporting) is not None:
             refused.append(item["id"])
-    assert len(rows) > 100 and MIN_RELEVANCE > 0
+    assert len(rows) > 100 and ANSWER_RELEVANCE_FLOOR > 0
     # the blind sets written after it was tuned: 4 of 302 gold answers fall under the floor
     assert [r for r in refused if not r.split("-")[0].endswith(("26", "27"))] == []
     assert len(refused) <= 4, refused
