@@ -105,9 +105,18 @@ class StateFiles:
         return bool(name) and (self.folder / name).exists()
 
     def _evict(self) -> None:
-        files = sorted(self.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
-        total = sum(p.stat().st_size for p in files)
-        while files and total > self.capacity_bytes:
-            oldest = files.pop(0)
-            total -= oldest.stat().st_size
-            oldest.unlink(missing_ok=True)
+        """Oldest states out past the budget, each with all its names (hard links share
+        one file); another process may evict at the same time."""
+        states: dict[int, tuple[float, int, list[Path]]] = {}
+        for path in self.folder.glob("*.npz"):
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                names = states.setdefault(stat.st_ino, (stat.st_mtime, stat.st_size, []))[2]
+                names.append(path)
+        total = sum(size for _, size, _ in states.values())
+        for _, size, names in sorted(states.values(), key=lambda state: state[0]):
+            if total <= self.capacity_bytes:
+                break
+            total -= size
+            for path in names:
+                path.unlink(missing_ok=True)

@@ -52,3 +52,27 @@ def test_a_documents_block_ends_inside_a_token_that_runs_on():
     ends = documents_ends(llm, tokens)
     assert len(ends) == 1
     assert llm.detokenize(list(tokens[: ends[0]])).rstrip().endswith(b"</documents>")
+
+
+def test_state_files_keep_to_their_budget_oldest_out(tmp_path):
+    """Plain arrays stand in for llama.cpp states: the file handling is what is tested."""
+    import os
+
+    import numpy as np
+
+    from qa.prompt_states import StateFiles
+
+    class State:
+        def __init__(self, tokens: list[int]):
+            self.input_ids = np.array(tokens + [0] * 8, np.intc)
+            self.scores = np.zeros((1, 4), np.single)
+            self.n_tokens, self.seed = len(tokens), 7
+            self.llama_state = bytes(200_000)
+
+    files = StateFiles(tmp_path, capacity_bytes=300_000)  # room for one state, under two names
+    first = files.save([[1, 2, 3], [1, 2]], State([1, 2, 3]))
+    assert first is not None and files.has([1, 2]) and files.load([1, 2, 3]).n_tokens == 3
+    os.utime(first, (1, 1))  # long unused
+    files.save([[4, 5, 6]], State([4, 5, 6]))  # over the budget: the oldest out, with both its names
+    assert files.has([4, 5, 6]) and not files.has([1, 2, 3]) and not files.has([1, 2])
+    assert files.load([9, 9]) is None
