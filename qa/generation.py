@@ -16,8 +16,9 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from qa.models.mapped import release_mapped_pages
 from qa.prompt_states import StateFiles
 
 Message = dict[str, str]
+log = logging.getLogger(__name__)
 
 
 class Generator:
@@ -67,19 +69,24 @@ class Generator:
         constrains the form of the reply; ``keep_state=False`` keeps its state out of the
         prefix cache (a one-off prompt such as the judge's must not evict documents)."""
         with self.lock, self._cache_off(not keep_state):
-            stream = self.llm.create_chat_completion(
-                messages=messages,
-                stream=True,
-                temperature=self.temperature,
-                top_k=1 if self.temperature == 0 else 40,
-                max_tokens=max_tokens or self.max_tokens,
-                repeat_penalty=1.0,
-                grammar=_grammar(grammar) if grammar else None,
-            )
-            for event in stream:
-                piece = event["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
+            yield from self._complete(messages, max_tokens, grammar)
+
+    def _complete(self, messages: list[Message], max_tokens: int | None, grammar: str | None
+                  ) -> Iterator[str]:
+        """One completion; the caller holds the lock."""
+        stream = self.llm.create_chat_completion(
+            messages=messages,
+            stream=True,
+            temperature=self.temperature,
+            top_k=1 if self.temperature == 0 else 40,
+            max_tokens=max_tokens or self.max_tokens,
+            repeat_penalty=1.0,
+            grammar=_grammar(grammar) if grammar else None,
+        )
+        for event in stream:
+            piece = event["choices"][0]["delta"].get("content")
+            if piece:
+                yield piece
 
     @contextlib.contextmanager
     def _cache_off(self, off: bool) -> Iterator[None]:
@@ -94,13 +101,21 @@ class Generator:
     def warm(self, messages: list[Message]) -> None:
         """Evaluate ``messages`` (a prompt up to its question) and keep the state, so the
         next prompt that starts the same way only evaluates what follows, in this process
-        and (written to disk) in the next one."""
-        cache = self.llm.cache
-        with cache.persisting() if isinstance(cache, PrefixCache) else contextlib.nullcontext():
-            for _ in self.stream_chat(messages, max_tokens=1):
-                pass
-        if isinstance(cache, PrefixCache) and cache.saved is not None and self.state_files is not None:
-            self.state_files.mark(_digest(messages), cache.saved)
+        and (written to disk) in the next one. All under the lock: an answer finishing
+        meanwhile is neither written to disk nor marked as this warm."""
+        llm = self.llm
+        with self.lock:
+            cache = llm.cache
+            if not isinstance(cache, PrefixCache):
+                for _ in self._complete(messages, 1, None):
+                    pass
+                return
+            with cache.persisting():
+                for _ in self._complete(messages, 1, None):
+                    pass
+                saved = cache.saved
+            if saved is not None and self.state_files is not None:
+                self.state_files.mark(_digest(messages), saved)
 
     def is_warm(self, messages: list[Message]) -> bool:
         """Whether ``messages`` were warmed (here or by an earlier process) and their
@@ -128,7 +143,7 @@ class Generator:
         release_mapped_pages(path)
         if self.state_cache_mb > 0:
             llm.set_cache(PrefixCache(self.state_cache_mb << 20, lambda key: documents_ends(llm, key),
-                                      self.state_files))
+                                      self.state_files, held=lambda: llm.input_ids[: llm.n_tokens].tolist()))
         return llm
 
 
@@ -160,12 +175,13 @@ class PrefixCache:
     """
 
     def __init__(self, capacity_bytes: int, boundaries: Callable[[tuple[int, ...]], list[int]],
-                 files: StateFiles | None = None):
+                 files: StateFiles | None = None, held: Callable[[], Sequence[int]] | None = None):
         from llama_cpp.llama_cache import LlamaRAMCache
 
         self._cache = LlamaRAMCache(capacity_bytes)
         self._boundaries = boundaries
         self._files = files
+        self._held = held  # the tokens in the context now: no file is read for what it holds
         self._ends: dict[tuple[int, ...], int | None] = {}
         self._persist = False
         self.saved: Path | None = None  # the file the last persisted state went to
@@ -195,6 +211,8 @@ class PrefixCache:
             shared = Llama.longest_token_prefix(kept.input_ids[: kept.n_tokens].tolist(), key)
         except KeyError:
             kept, shared = None, 0
+        if self._files is not None and self._held is not None:  # what the context already holds
+            shared = max(shared, Llama.longest_token_prefix(list(self._held()), key))
         for end in reversed(self._boundaries(key) if self._files is not None else []):
             if end <= shared:
                 break
@@ -238,8 +256,9 @@ def documents_ends(llm: Any, tokens: tuple[int, ...], marker: bytes = b"</docume
     ends = []
     searched = 0
     for index, token in enumerate(tokens):
-        text += llm.detokenize([token])
-        found = text.find(marker, searched)
+        piece = llm.detokenize([token])
+        text += piece
+        found = text.find(marker, max(searched, len(text) - len(piece) - len(marker)))
         if found >= 0:
             ends.append(index + 1)
             searched = found + len(marker)
@@ -276,6 +295,16 @@ def _llama_class() -> type:
     from llama_cpp import Llama, LlamaState, llama_cpp
 
     class LightStateLlama(Llama):
+        def load_state(self, state: LlamaState) -> None:
+            """A state llama.cpp refuses (written by another build or context) leaves
+            nothing half-loaded: the context starts empty and the prompt is evaluated."""
+            try:
+                super().load_state(state)
+            except RuntimeError:
+                log.warning("a kept prompt state did not fit this context; evaluating afresh")
+                self.reset()
+                self._ctx.kv_cache_clear()
+
         def save_state(self) -> LlamaState:
             if self._logits_all:
                 return super().save_state()

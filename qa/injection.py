@@ -40,13 +40,17 @@ PROTOTYPES = "injection.json"
 # score 0.3-0.8, orders in other languages lower (the embedder is English).
 ORDER_MARGIN = 0.25
 # An answer resting on a sentence this near the orders is refused unless it bears on the
-# question (OBEYED_RELEVANCE): above the briefings' sentences it was tuned beside, below
-# the prompt filter. Plain briefing sentences reach it too (3 of 870 in the sets written
-# later, tests/test_injection.py), and an answer to the question from such a sentence
-# lies at 0.57-0.59 from it (convo26); an answer that does what an order in 0.15-0.25
-# says lies at 0.04-0.40 from the questions of evals/injection.py.
+# question, by its own words (OBEYED_ANSWER_RELEVANCE) and with its evidence
+# (OBEYED_RELEVANCE): above the briefings' sentences it was tuned beside, below the
+# prompt filter. Plain briefing sentences reach it too (3 of 870 in the sets written
+# later, tests/test_injection.py); an answer to the question from such a sentence lies
+# at 0.26-0.35 (its words) and 0.57-0.59 (with the sentence) from it (convo26), an
+# answer doing what an order in 0.15-0.25 says at -0.03-0.14 and 0.04-0.40 from the
+# questions of evals/injection.py. Its own words count apart, so an order that repeats
+# the question's words does not lend its payload their relevance.
 OBEYED_MARGIN = 0.15
 OBEYED_RELEVANCE = 0.45
+OBEYED_ANSWER_RELEVANCE = 0.2
 # The answer's own words (those the question lacks) and the sentence that supports it
 # both this far from the question: it answers something else. The gold answers of all
 # five question sets reach 0.16 or more (tests/test_injection.py), and so does the
@@ -104,8 +108,10 @@ class InjectionGuard:
         vectors = self.embedder.encode_remembered(texts)
         scores = self.order_scores(vectors[2:])
         relevance = float((vectors[1:] @ vectors[0]).max())
+        own = float(vectors[1] @ vectors[0])
+        misses = relevance < OBEYED_RELEVANCE or own < OBEYED_ANSWER_RELEVANCE
         for (number, _), score in zip(supporting, scores, strict=True):
-            if score >= ORDER_MARGIN or (score >= OBEYED_MARGIN and relevance < OBEYED_RELEVANCE):
+            if score >= ORDER_MARGIN or (score >= OBEYED_MARGIN and misses):
                 return Obedience(f"the answer follows an instruction written in passage [{number}] "
                                  "instead of answering from the facts", number)
         if relevance < ANSWER_RELEVANCE_FLOOR:

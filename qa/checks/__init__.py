@@ -26,7 +26,6 @@ class Draft:
 
     question: str
     about: str  # the question with the exchange a follow-up leans on
-    earlier: str  # that exchange as prompt text ("" for a question that stands alone)
     passages: tuple[Passage, ...]
     reply: Reply
     evidence: Span | None
@@ -34,6 +33,7 @@ class Draft:
     documents: Mapping[str, Document]
     recited: bool = False  # the quote did not hold the answer: the evidence is the sentence that does
     sentence_span: Span | None = None  # document offsets of ``evidence_sentence``
+    earlier: str = ""  # the exchange ``about`` adds, as prompt text (none for a question alone)
 
     @property
     def cited(self) -> Passage | None:

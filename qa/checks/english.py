@@ -103,8 +103,8 @@ def _is_past(word: str) -> bool:
 
 
 def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_text: str) -> bool:
-    if subject.lower() in _PRONOUNS:
-        return False  # "They won it by...": whom the pronoun stands for is the conversation's
+    if not subject or subject.lower() in _PRONOUNS:
+        return False  # "They won it by..." or "In March, Russia...": who did it is not decidable here
     doers = []
     for word in re.finditer(r"\b[a-z]+\b", cited_text):
         done = word.group()

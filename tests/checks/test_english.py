@@ -50,6 +50,9 @@ _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to
     # a follow-up's pronoun: whom "they" stands for is the conversation's, not decidable here
     ("They won it by beating Kestrel Bay 4-3 on penalties [1].", "How did they win it?",
      "Ashfold Athletic won the cup, beating Kestrel Bay 4-3 on penalties.", False),
+    # an opening phrase before the subject: no subject read, so no verdict
+    ("In March, Russia proposed a ceasefire [1].", "What did Russia propose?",
+     "Russia proposed a ceasefire in March.", False),
 ])
 def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, question, cited, unstated):
     from qa.checks.english import unstated_premise

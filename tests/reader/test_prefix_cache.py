@@ -71,8 +71,16 @@ def test_state_files_keep_to_their_budget_oldest_out(tmp_path):
 
     files = StateFiles(tmp_path, capacity_bytes=300_000)  # room for one state, under two names
     first = files.save([[1, 2, 3], [1, 2]], State([1, 2, 3]))
-    assert first is not None and files.has([1, 2]) and files.load([1, 2, 3]).n_tokens == 3
+    assert first is not None and files.load([1, 2]) is not None and files.load([1, 2, 3]).n_tokens == 3
     os.utime(first, (1, 1))  # long unused
     files.save([[4, 5, 6]], State([4, 5, 6]))  # over the budget: the oldest out, with both its names
-    assert files.has([4, 5, 6]) and not files.has([1, 2, 3]) and not files.has([1, 2])
+    assert files.load([4, 5, 6]) is not None
+    assert files.load([1, 2, 3]) is None and files.load([1, 2]) is None
     assert files.load([9, 9]) is None
+    for damaged in (b"", b"PK\x03\x04 cut short", b"not a state"):
+        path = files.save([[7, 8]], State([7, 8]))
+        path.write_bytes(damaged)
+        assert files.load([7, 8]) is None and not path.exists()  # dropped, never raised
+    full = StateFiles(tmp_path / "missing" / "deeper", 300_000)
+    (tmp_path / "missing").write_text("a file where the folder should be")
+    assert full.save([[1]], State([1])) is None  # the disk refused it: no error
