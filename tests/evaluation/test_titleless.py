@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.evaluation.scripts import load_script
 
 
 def _module():
-    """evals/ is scripts, not a package: load the script by path (registered, as
-    dataclasses need their module in sys.modules)."""
-    name = "evals_titleless"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "evals" / "titleless.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_script("titleless")
 
 
 XSUM_LINES = [
