@@ -212,7 +212,7 @@ class PrefixCache:
         except KeyError:
             kept, shared = None, 0
         if self._files is not None and self._held is not None:  # what the context already holds
-            shared = max(shared, Llama.longest_token_prefix(list(self._held()), key))
+            shared = max(shared, Llama.longest_token_prefix(self._held(), key))
         for end in reversed(self._boundaries(key) if self._files is not None else []):
             if end <= shared:
                 break
