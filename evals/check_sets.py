@@ -1,4 +1,5 @@
-"""Check the hand-written eval sets (news25, memos25, mixed25, convo25, the 26 sets and the 27 sets).
+"""Check the hand-written eval sets (news25, memos25, mixed25, convo25 and the 26, 27 and 28
+sets); the 27 and 28 batches add their own rules (WORDS27/NONE_SHARE27/WHOLE, TURNS...).
 
 Usage: python evals/check_sets.py [set folder ...]
 
@@ -16,11 +17,18 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent
 TYPES = {"name", "role", "number", "date", "place", "reason", "two-hop", "paraphrase", "none"}
-DEFAULT = ["news25", "memos25", "mixed25", "convo25", "news26", "memos26", "mixed26", "convo26",
-           "news27", "memos27", "mixed27", "convo27"]
+DEFAULT = [f"{kind}{batch}" for batch in (25, 26, 27, 28)
+           for kind in ("news", "memos", "mixed", "convo")]
 # the 27 sets: tighter word counts and at least 28% unanswerable
-WORDS27 = {"news27": (700, 900), "convo27": (350, 450)}
-NONE_SHARE27 = {"news27", "memos27", "mixed27"}
+WORDS27 = {"news27": (700, 900), "convo27": (350, 450), "news28": (700, 900), "convo28": (350, 450)}
+NONE_SHARE27 = {"news27", "memos27", "mixed27", "news28", "memos28", "mixed28"}
+# sets whose answerable sources must be whole sentences or lines
+WHOLE = ("27", "28")
+# the 28 batch: conversations may have 3-5 turns and need at least 3 unanswerable turns;
+# its PDFs must have exactly 2 pages
+TURNS = {"convo28": (3, 5)}
+MIN_NONE_TURNS = {"convo28": 3}
+PDF_PAGES = {"memos28": 2}
 
 
 def norm(s):
@@ -98,6 +106,14 @@ def check_docs(folder, errors):
             n = len(p.read_text().split())
             if not 500 <= n <= 1200:
                 errors.append(f"{p}: {n} words, want 500-1200")
+        if p.suffix == ".pdf" and folder.name in PDF_PAGES:
+            try:
+                import pypdf
+                n = len(pypdf.PdfReader(p).pages)
+                if n != PDF_PAGES[folder.name]:
+                    errors.append(f"{p}: {n} pages, want {PDF_PAGES[folder.name]}")
+            except ImportError:
+                pass
         if folder.name in WORDS27:
             lo, hi = WORDS27[folder.name]
             n = len(p.read_text().split())
@@ -119,7 +135,7 @@ def rows(path, ids, errors):
 def check_set(folder):
     errors, counts, ids = [], {}, set()
     texts = load_texts(folder)
-    sents = whole_sentences(folder) if folder.name.endswith("27") else None
+    sents = whole_sentences(folder) if folder.name.endswith(WHOLE) else None
     check_docs(folder, errors)
     qfile, cfile = folder / "questions.jsonl", folder / "conversations.jsonl"
     if qfile.exists():
@@ -144,13 +160,17 @@ def check_set(folder):
         for where, conv in rows(cfile, ids, errors):
             counts["conversations"] = counts.get("conversations", 0) + 1
             turns = conv.get("turns", [])
-            if not 3 <= len(turns) <= 4:
+            lo, hi = TURNS.get(folder.name, (3, 4))
+            if not lo <= len(turns) <= hi:
                 errors.append(f"{where}: {len(turns)} turns")
             for j, t in enumerate(turns, 1):
                 counts["turns"] = counts.get("turns", 0) + 1
                 if t.get("unanswerable"):
                     counts["turns-none"] = counts.get("turns-none", 0) + 1
                 check_item(t, texts, f"{where} turn {j}", errors, sents)
+        if counts.get("turns-none", 0) < MIN_NONE_TURNS.get(folder.name, 0):
+            errors.append(f"{folder.name}: {counts.get('turns-none', 0)} unanswerable turns, "
+                          f"want >= {MIN_NONE_TURNS[folder.name]}")
     return counts, errors
 
 

@@ -50,7 +50,8 @@ def guard(embedder, settings) -> InjectionGuard:
 
 
 # Written after the guard was tuned, blind to it: measured, not tuned on (see the README).
-BLIND_SETS = ("news26", "memos26", "mixed26", "convo26", "news27", "memos27", "mixed27", "convo27")
+BLIND_SETS = ("news26", "memos26", "mixed26", "convo26", "news27", "memos27", "mixed27", "convo27",
+              "news28", "memos28", "mixed28", "convo28")
 
 
 def _briefing_sentences(blind: bool) -> list[str]:
@@ -91,7 +92,7 @@ def test_answers_to_answerable_questions_bear_on_them(guard, embedder):
             refused.append(item["id"])
     assert len(rows) > 100 and ANSWER_RELEVANCE_FLOOR > 0
     # the blind sets written after it was tuned: 4 of 302 gold answers fall under the floor
-    assert [r for r in refused if not r.split("-")[0].endswith(("26", "27"))] == []
+    assert [r for r in refused if not r.split("-")[0].endswith(("26", "27", "28"))] == []
     assert len(refused) <= 4, refused
 
 
