@@ -42,7 +42,7 @@ test: $(VENV)/.installed $(VENV)/.test-installed browser
 	$(BIN)/pytest
 
 index: $(VENV)/.installed
-	$(BIN)/qa index seeds $(wildcard index/uploads) --index index
+	$(BIN)/qa index seeds $(wildcard index/uploads) --index index --warm
 
 serve: $(VENV)/.installed
 	$(BIN)/qa serve

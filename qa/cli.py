@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--repair", action="store_true",
                        help="rebuild a damaged index from the texts it stores, the original files "
                             "and its uploads folder, then index PATHS if given")
+    index.add_argument("--warm", action="store_true",
+                       help="then evaluate the answering prompt over the newest documents once and "
+                            "keep it on disk, so the first questions (about them, or any cold "
+                            "document) start without that cost")
 
     ask = _command(commands, "ask", cmd_ask, "answer one question, with numbered sources")
     ask.add_argument("question")
@@ -149,7 +154,22 @@ def cmd_index(args: argparse.Namespace) -> int:
         progress=progress_bar()).report
     where = settings.index.vector_uri if settings.index.vector_backend == "milvus" else settings.index_dir
     print(f"Indexed into {where}: {report.summary()}")
+    if args.warm:
+        warm_prompts(settings)
     return 0
+
+
+def warm_prompts(settings: Settings) -> None:
+    """The one-time prefill a first question would otherwise pay (the rules and examples,
+    then each newest document), done at set-up: ``make run`` indexes with ``--warm``."""
+    from qa.pipeline import Assistant
+
+    started = time.perf_counter()
+    assistant = Assistant.open(settings.index_dir, settings=settings)
+    assistant.warm_documents()
+    count = min(len(assistant.store.documents), settings.reader.warm_documents)
+    print(f"Warmed the answering prompt over the newest {count} document{'s' * (count != 1)} in "
+          f"{time.perf_counter() - started:.1f} s (kept on disk for the next process)")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -35,6 +35,21 @@ def test_index_again_embeds_nothing(index_dir):
     assert "0 added, 0 updated, 0 removed, 1 unchanged; 0 chunks embedded" in result.stdout
 
 
+def test_index_warm_leaves_the_prompt_over_its_documents_warm_for_the_next_process(index_dir, tmp_path):
+    states = tmp_path / "states"
+    result = _qa("index", "seeds", "--index", str(index_dir), "--warm",
+                 env_extra={"QA_STATE_DIR": str(states)})
+    assert result.returncode == 0, result.stderr
+    assert "Warmed the answering prompt over the newest 1 document in" in result.stdout
+    check = ("import sys; from qa.pipeline import Assistant; a = Assistant.open(sys.argv[1]); "
+             "print(all(a.document_reader.is_warm(d) for d in a.store.documents.values()))")
+    asked = subprocess.run([sys.executable, "-c", check, str(index_dir)], capture_output=True, text=True,
+                           cwd=ROOT, env={**__import__("os").environ, "QA_GENERATOR_PATH": "tiny",
+                                          "QA_STATE_DIR": str(states)}, timeout=600)
+    assert asked.stdout.strip() == "True", asked.stderr
+    assert list(states.rglob("*.npz")), "no state written to disk"
+
+
 def test_ask_prints_answer_then_numbered_sources(index_dir):
     result = _qa("ask", "Who leads the Taliban delegation?", "--index", str(index_dir))
     assert result.returncode == 0, result.stderr
