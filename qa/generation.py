@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class Generator:
     def __init__(self, model_path: str | None, cache_dir: Path, n_ctx: int = 4096,
                  n_threads: int = 2, temperature: float = 0.0, max_tokens: int = 256,
-                 state_cache_mb: int = 512, state_disk_mb: int = 2048, state_dir: Path | None = None):
+                 state_cache_mb: int = 80, state_disk_mb: int = 2048, state_dir: Path | None = None):
         self._model_path = model_path
         self.cache_dir = cache_dir
         self.n_ctx = n_ctx
@@ -87,6 +87,28 @@ class Generator:
             piece = event["choices"][0]["delta"].get("content")
             if piece:
                 yield piece
+
+    def choice_odds(self, messages: list[Message], choices: Sequence[str]) -> dict[str, float]:
+        """How likely the reply starts with each of ``choices`` (their first tokens' share
+        of the probability the model gives them all): a graded yes/no, where the greedy
+        reply alone hides how close the call was."""
+        import numpy as np
+
+        llm = self.llm
+        firsts = {c: llm.tokenize(c.encode("utf-8"), add_bos=False, special=False)[0] for c in choices}
+        seen: list[Any] = []
+
+        def capture(_ids: Any, scores: Any) -> Any:
+            if not seen:
+                seen.append(np.array(scores, dtype=np.float64))
+            return scores
+
+        with self.lock, self._cache_off(True):
+            llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, top_k=1,
+                                       logits_processor=[capture])
+        logits = np.array([seen[0][firsts[c]] for c in choices])
+        weights = np.exp(logits - logits.max())
+        return dict(zip(choices, (weights / weights.sum()).tolist(), strict=True))
 
     @contextlib.contextmanager
     def _cache_off(self, off: bool) -> Iterator[None]:

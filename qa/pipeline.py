@@ -210,7 +210,8 @@ class Assistant:
         if self.settings.checks.english_checks:
             checks.append(EnglishRules())
         if self.settings.checks.judge != "off":
-            checks.append(ModelJudge(self.generator, self.settings.reader.prompts_dir))
+            checks.append(ModelJudge(self.generator, self.settings.reader.prompts_dir,
+                                     self.settings.checks.judge_min_yes))
         second = [c if not isinstance(c, QuoteFound) else QuoteFound(retry=False) for c in checks]
         return DocumentReader(self.generator, self.prompt,
                               checks, second, self._chunk_at)
