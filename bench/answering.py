@@ -343,14 +343,14 @@ def report(result: dict[str, Any]) -> str:
          f"{s['llama_gen_tokens_per_s'] / b['llama_gen_tokens_per_s']:.2f}", "decoding only"],
         ["answer total p50 s", s["total_p50"], b["total_p50"], f"{s['total_p50'] / b['total_p50']:.2f}", ""],
         ["first question TTFT s (cold)", result["cold"]["system"]["ttft"], result["cold"]["bare"]["ttft"], "",
-         "system: a cold document is read as windows; bare: the whole prompt"],
+         "first-ever process, nothing on disk: a cold document read as windows; bare: the whole prompt"],
         ["warm-up s (whole document prefill)", result["cold"]["warm_up_s"], "", "", "once per document"],
         ["next process: first question TTFT s", nxt["warmed_document"]["ttft"], "", "",
          f"briefing warmed by the last process (state on disk); "
          f"{nxt['warmed_document']['prompt_tokens']:.0f} prompt tokens evaluated"],
         ["next process: warm-up s", nxt["warmed_document"]["warm_up_s"], "", "", "the states read from disk"],
         ["next process, cold briefing: TTFT s", nxt["cold_document"]["ttft"], "", "",
-         f"read as windows, rules + examples from disk; "
+         f"read as windows, rules + examples from disk (as after `qa index --warm`); "
          f"{nxt['cold_document']['prompt_tokens']:.0f} prompt tokens evaluated"],
     ]
     text = (f"Answering, {result['questions']} seed questions, n_threads {result['threads']}\n"
