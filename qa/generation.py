@@ -106,6 +106,8 @@ class Generator:
         with self.lock, self._cache_off(True):
             llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, top_k=1,
                                        logits_processor=[capture])
+        if not seen:  # no token was sampled: no preference
+            return dict.fromkeys(choices, 1 / len(choices))
         logits = np.array([seen[0][firsts[c]] for c in choices])
         weights = np.exp(logits - logits.max())
         return dict(zip(choices, (weights / weights.sum()).tolist(), strict=True))

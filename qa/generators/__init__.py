@@ -20,7 +20,9 @@ BACKENDS = ("llama", "openai")
 
 class ChatGenerator(Protocol):
     """What answering needs from a generator: prompt token counts (for the passage
-    budget) and the reply to chat messages as text pieces, in order."""
+    budget) and the reply to chat messages as text pieces, in order. A backend may also
+    offer ``choice_odds(messages, choices)`` (the in-process one does): the judge then
+    reads how likely a yes is instead of the greedy reply."""
 
     @property
     def loaded(self) -> bool: ...
