@@ -26,10 +26,7 @@ ANSWERABLE = [
 ]
 UNANSWERABLE = [
     "What is the capital of France?",
-    pytest.param("How old is Abdul Salam Hanafi?", marks=pytest.mark.xfail(
-        reason="the reader answers with what the briefing says of him and the judge accepts it; "
-               "the English rule on the kind of answer asked for, which refused it, fired on no "
-               "answer of the blind sets and was removed", strict=False)),
+    "How old is Abdul Salam Hanafi?",
     "In which year did Russia declare the Taliban a terrorist organization?",
 ]
 
