@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = {}
     for budget in args.budgets:
-        states = tempfile.mkdtemp(prefix="qa-bench-states-")
-        os.environ.update(QA_STATE_CACHE_MB=str(budget), QA_STATE_DIR=states)
-        runs[budget] = run_json_worker([__file__, "--worker"], timeout=1200)
+        with tempfile.TemporaryDirectory(prefix="qa-bench-states-") as states:
+            os.environ.update(QA_STATE_CACHE_MB=str(budget), QA_STATE_DIR=states)
+            runs[budget] = run_json_worker([__file__, "--worker"], timeout=1200)
     print(table(["QA_STATE_CACHE_MB", "first token p50 s", "max s", "each s"],
                 [[b, percentile(r["ttft"], 50), max(r["ttft"]), " ".join(f"{t:.2f}" for t in r["ttft"])]
                  for b, r in runs.items()]))
@@ -67,7 +67,7 @@ def _file_of(sentence: str) -> str:
     for path in (SET / "docs").iterdir():
         if sentence in path.read_text(encoding="utf-8"):
             return path.name
-    return "?"
+    raise ValueError(f"no document of {SET} holds the source {sentence[:60]!r}")
 
 
 def _first_token(assistant, question: str) -> float:

@@ -166,10 +166,12 @@ def warm_prompts(settings: Settings) -> None:
 
     started = time.perf_counter()
     assistant = Assistant.open(settings.index_dir, settings=settings)
-    assistant.warm_documents()
-    count = min(len(assistant.store.documents), settings.reader.warm_documents)
+    count = len(assistant.warm_documents())
+    kept = getattr(assistant.generator, "state_files", None) is not None
     print(f"Warmed the answering prompt over the newest {count} document{'s' * (count != 1)} in "
-          f"{time.perf_counter() - started:.1f} s (kept on disk for the next process)")
+          f"{time.perf_counter() - started:.1f} s"
+          + (" (kept on disk for the next process)" if kept else
+             " (nothing kept on disk: QA_STATE_DISK_MB or QA_STATE_CACHE_MB is 0, or a server's model)"))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -88,10 +88,10 @@ class Generator:
             if piece:
                 yield piece
 
-    def choice_odds(self, messages: list[Message], choices: Sequence[str]) -> dict[str, float]:
+    def choice_odds(self, messages: list[Message], choices: Sequence[str]) -> dict[str, float] | None:
         """How likely the reply starts with each of ``choices`` (their first tokens' share
         of the probability the model gives them all): a graded yes/no, where the greedy
-        reply alone hides how close the call was."""
+        reply alone hides how close the call was. None if no token was sampled."""
         import numpy as np
 
         llm = self.llm
@@ -106,8 +106,8 @@ class Generator:
         with self.lock, self._cache_off(True):
             llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, top_k=1,
                                        logits_processor=[capture])
-        if not seen:  # no token was sampled: no preference
-            return dict.fromkeys(choices, 1 / len(choices))
+        if not seen:
+            return None
         logits = np.array([seen[0][firsts[c]] for c in choices])
         weights = np.exp(logits - logits.max())
         return dict(zip(choices, (weights / weights.sum()).tolist(), strict=True))

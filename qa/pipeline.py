@@ -240,20 +240,24 @@ class Assistant:
             f"The index in {where} holds no documents (an interrupted or failed `qa index`?): "
             f"index them with `qa index <your documents> --index {where}`.")
 
-    def warm_documents(self, doc_ids: Iterable[str] | None = None) -> None:
+    def warm_documents(self, doc_ids: Iterable[str] | None = None) -> list[str]:
         """Evaluate each document's prompt prefix ahead of its questions (the most recent
         ``warm_documents`` of them when none are named): the first question about a
-        warmed document costs only its own tokens."""
+        warmed document costs only its own tokens. The doc_ids warmed (one longer than
+        the reader's budget is never shown whole, so it is not)."""
         documents = self.store.documents
         newest = self.settings.reader.warm_documents
-        chosen = list(doc_ids) if doc_ids is not None else list(documents)[-newest:]
+        chosen = list(doc_ids) if doc_ids is not None else list(documents)[-newest:] if newest else []
         budget = self.settings.reader.context_token_budget
         reader = self.document_reader
+        warmed = []
         for doc_id in chosen:
             document = documents.get(doc_id)
             if document is not None and self.generator.count_tokens(document.text) <= budget:
                 reader.warm(document)
                 self._warm.add(document.content_hash)
+                warmed.append(doc_id)
+        return warmed
 
     def warm_up(self) -> None:
         """Load both models and put the fixed prompt prefix in the generator's KV cache,

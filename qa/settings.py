@@ -109,7 +109,7 @@ class GeneratorSettings(_Checked):
     n_ctx: int = _setting(4096, low=256)
     max_answer_tokens: int = _setting(256, low=1)
     temperature: float = _setting(0.0, low=0)
-    state_cache_mb: int = _setting(80, low=0)  # evaluated prompt prefixes kept in memory (also on disk)
+    state_cache_mb: int = _setting(80, low=0)  # prompt prefixes kept in memory (warmed: on disk too)
     state_disk_mb: int = _setting(2048, low=0)  # warmed prefixes kept on disk for the next process
     state_dir: Path | None = _setting(None, path=True)  # where (None: cache_dir/states)
 
@@ -134,7 +134,7 @@ class CheckSettings(_Checked):
     """The checks of a draft answer (qa/checks/)."""
 
     judge: str = _setting("evidence", choices=("off", "evidence"))  # the model judges its draft
-    judge_min_yes: float = _setting(0.5, low=0.0, high=1.0)  # the judge's P(yes) an answer needs
+    judge_min_yes: float = _setting(0.5, low=0.0, high=1.0)  # P(yes) the judge needs (in-process model)
     english_checks: bool = True  # the English-only rule that paid on blind sets (qa/checks/english.py)
 
 

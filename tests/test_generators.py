@@ -161,3 +161,17 @@ def test_the_embedded_model_is_mapped_and_its_pages_given_back_once_loaded(tiny_
     mapped, resident_kb, generated = done.stdout.split()
     assert mapped == "True" and generated == "True"
     assert int(resident_kb) * 1024 < 0.1 * tiny_model.stat().st_size
+
+
+def test_choice_odds_are_the_first_token_s_and_rank_as_the_greedy_reply(tiny_model):
+    """The odds are read by token id from the sampler's logits: their top choice is the
+    one greedy decoding under the same yes/no grammar picks, and they sum to one."""
+    from qa.checks.judge import NO, YES, YES_NO
+
+    local = Generator(str(tiny_model), Settings.from_env().cache_dir, n_ctx=512, n_threads=1)
+    for question in ("Is Paris the capital of France?", "Is the sea made of sand?"):
+        messages = [{"role": "user", "content": f"{question} Reply yes or no."}]
+        odds = local.choice_odds(messages, YES + NO)
+        greedy = "".join(local.stream_chat(messages, max_tokens=2, grammar=YES_NO, keep_state=False))
+        assert abs(sum(odds.values()) - 1) < 1e-6
+        assert greedy.strip().startswith(max(odds, key=odds.get))

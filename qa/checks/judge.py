@@ -28,7 +28,7 @@ from qa.types import ACCEPT, REFUSE, Verdict
 YES_NO = 'root ::= "yes" | "no" | "Yes" | "No"'
 YES, NO = ("yes", "Yes"), ("no", "No")
 SYSTEM = "You check answers. Reply with yes or no only."
-PROMPTS = ("judge_question.txt", "judge_evidence.txt")  # the shorter first: the second extends it
+PROMPTS = ("judge_question.txt", "judge_evidence.txt")  # the second shares the first's opening
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class ModelJudge:
         if not hasattr(self.generator, "choice_odds"):  # a server: its greedy reply
             return self._by_reply(self._messages(draft, PROMPTS[-1]))
         answered, stated = (self._p_yes(self._messages(draft, name)) for name in PROMPTS)
+        if answered is None or stated is None:  # the model gave no odds: its reply decides
+            return self._by_reply(self._messages(draft, PROMPTS[-1]))
         yes = _mean_odds(answered, stated)
         detail = (f"P(yes) {yes:.2f}: the text answers the question {answered:.2f}, "
                   f"states the answer {stated:.2f}")
@@ -53,9 +55,9 @@ class ModelJudge:
                            f"this answer to the question ({detail})")
         return Verdict(self.name, ACCEPT, f"the model judges the answer stated by its evidence ({detail})")
 
-    def _p_yes(self, messages: list[dict[str, str]]) -> float:
+    def _p_yes(self, messages: list[dict[str, str]]) -> float | None:
         odds = self.generator.choice_odds(messages, YES + NO)
-        return sum(odds[c] for c in YES)
+        return None if odds is None else sum(odds[c] for c in YES)
 
     def _by_reply(self, messages: list[dict[str, str]]) -> Verdict:
         reply = "".join(self.generator.stream_chat(messages, max_tokens=2, grammar=YES_NO,

@@ -36,6 +36,13 @@ def test_the_judge_grades_a_stated_answer_above_a_near_miss(generator, settings)
     stated = judge.run(_draft("Who leads the dockers' union?", "Ana Ruiz leads it."))
     near_miss = judge.run(_draft("Who leads the employers' federation?", "Ana Ruiz leads it."))
     assert stated.action == ACCEPT and near_miss.action == REFUSE
-    assert _p_yes(stated) > 0.5 > _p_yes(near_miss)
     strict = ModelJudge(generator, settings.reader.prompts_dir, min_yes=min(1.0, _p_yes(stated) + 0.01))
     assert strict.run(_draft("Who leads the dockers' union?", "Ana Ruiz leads it.")).action == REFUSE
+
+
+def test_the_mean_odds_of_an_even_split_is_even_and_certainty_is_clamped():
+    from qa.checks.judge import _mean_odds
+
+    assert _mean_odds(0.9, 0.1) == pytest.approx(0.5)
+    assert _mean_odds(0.8, 0.8) == pytest.approx(0.8)
+    assert 0 < _mean_odds(0.0, 0.0) < 1e-5 and 1 - 1e-5 < _mean_odds(1.0, 1.0) < 1
