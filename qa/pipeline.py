@@ -11,8 +11,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Collection, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,12 @@ from qa.ingest.documents import load_documents
 from qa.injection import InjectionGuard
 from qa.models.embedder import Embedder
 from qa.priority import FOREGROUND
-from qa.reader.context import Context, ContextPlan, build_context
+from qa.reader.context import ContextPlan, build_context
 from qa.reader.document_reader import Clock, DocumentReader, Question
 from qa.reader.reply import ReaderPrompt
 from qa.settings import Settings
 from qa.types import (
     REFUSE,
-    RETRY,
-    RETRYING,
     Answer,
     Chunk,
     Document,
@@ -152,44 +149,13 @@ class Assistant:
                                 show_whole=self._may_show_whole)
         earlier = self._context(history) if query != question else ""
         asked = Question(text=question, about=query, context=context, earlier=earlier)
-        answer = yield from self._read(asked, documents, clock, stages)
-        if self._second_look_pays(answer, context):
-            windows = build_context(relevant, documents, self.generator.count_tokens, self.context_plan,
-                                    show_whole=lambda _: False)
-            if stages:
-                yield Stage(RETRYING)
-            second = yield from self._read(replace(asked, context=windows), documents, clock, stages)
-            looked = Verdict("reader", RETRY, "no answer found in the whole document: asked again "
-                             "over its best-matching windows")
-            answer = replace(second, trace=(*answer.trace[:-1], looked, *second.trace),
-                             generated_tokens=clock.generated_tokens)
-        yield answer
-
-    def _read(self, asked: Question, documents: Mapping[str, Document], clock: Clock,
-              stages: bool) -> Generator[str | Stage, None, Answer]:
-        """The reader's pieces; returns its Answer (the documents shown whole count as warm
-        from then on, before any caller can close the stream)."""
-        answer = None
         with contextlib.closing(self.document_reader.stream(asked, documents, clock, stages)) as pieces:
             for piece in pieces:
-                if isinstance(piece, Answer):
-                    answer = piece
-                    self._warm.update(documents[d].content_hash for d in asked.context.whole)
-                    if asked.context:
-                        self._warm_later([documents[asked.context.passages[0].doc_id]])
-                else:
-                    yield piece
-        assert answer is not None
-        return answer
-
-    def _second_look_pays(self, answer: Answer, context: Context) -> bool:
-        """A reader that found nothing in a whole document is asked once more over its
-        windows (the retrieved chunks and their neighbours): on the 26 and 27 sets, 4 of 7
-        such answerable questions were then answered right, 2 of 28 unanswerable ones
-        answered (the checks refused the rest)."""
-        return (self.settings.reader.second_look and bool(context.whole) and answer.abstained
-                and bool(answer.trace) and answer.trace[-1].check == "reader"
-                and answer.trace[-1].action == REFUSE)
+                if isinstance(piece, Answer):  # before it leaves: a caller may close the stream then
+                    self._warm.update(documents[d].content_hash for d in context.whole)
+                    if context:
+                        self._warm_later([documents[context.passages[0].doc_id]])
+                yield piece
 
     def _warm_later(self, documents: Sequence[Document]) -> None:
         """Warm cold documents in a background thread that waits for answers in progress

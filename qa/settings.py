@@ -123,8 +123,6 @@ class ReaderSettings(_Checked):
     context_token_budget: int = _setting(1800, low=64)  # tokens of documents the reader sees
     # A document not yet warmed: read as "windows" or "whole".
     cold_documents: str = _setting("windows", choices=("windows", "whole"))
-    # A reader that found no answer in a whole document is asked once more over its windows.
-    second_look: bool = True
     # Warm a cold document (an upload, or one first read as windows) in a background thread.
     # Off: on 2 cores its whole-document prefill (~10 s) starved the web page under test.
     warm_in_background: bool = False

@@ -228,28 +228,3 @@ def test_a_damaged_state_file_costs_the_speed_up_and_nothing_else(tmp_path, sett
     reply = "".join(second.stream_chat(_documents_prompt("The depot stores fuel. " * 20, "What?")))
     assert reply and restored == [] and not list(tmp_path.rglob("*.npz"))  # evaluated afresh, files gone
     assert not second.is_warm(warm)
-
-
-def test_a_reader_that_finds_nothing_in_the_whole_briefing_looks_again_at_its_windows(
-        built_index, embedder, settings):
-    """The second look is visible (a retry stage), reads windows, not the whole document,
-    and the answer's trace says why it was asked again."""
-    fake = Scripted("The documents do not say.", "Abdul Salam Hanafi leads the delegation [1].")
-    answer, pieces = _ask(built_index, embedder, settings, fake)
-    document = next(iter(IndexStore.load(built_index, embedder.name).documents.values()))
-    first, second = (" ".join(p[-1]["content"].split()) for p in fake.prompts)
-    whole = " ".join(document.text.split())
-    assert whole in first and whole not in second and "Abdul Salam Hanafi" in second
-    assert Stage(RETRYING) in pieces and not answer.abstained
-    assert (answer.trace[0].check, answer.trace[0].action) == ("reader", RETRY)
-    assert answer.trace[-1].action == ACCEPT and answer.refusal_reason is None
-
-
-def test_no_second_look_when_switched_off_or_when_the_second_finds_nothing_too(built_index, embedder,
-                                                                             settings):
-    fake = Scripted("The documents do not say.", "The documents do not say.")
-    answer, _ = _ask(built_index, embedder, settings, fake)
-    assert answer.abstained and len(fake.prompts) == 2 and answer.refusal_reason.startswith("reader")
-    fake = Scripted("The documents do not say.", RIGHT + '"')
-    answer, _ = _ask(built_index, embedder, settings.replace(second_look=False), fake)
-    assert answer.abstained and len(fake.prompts) == 1
