@@ -8,10 +8,11 @@ are what it is for. Two questions, each read as the probability of a yes: does t
 text state the proposed answer to this question, and does the text answer this
 question at all (asked without the answer, which the model otherwise tends to
 confirm). Their mean log-odds decides: on six tuning sets (news/memos/mixed 26
-and 27) the pair caught 31 of 75 answers to unanswerable questions for 8 of 255
-right ones, the first question alone 15 for 4. The second prompt shares the first's
-opening, so llama.cpp evaluates only its end. Asked instead as one more turn of
-the answering conversation, the model confirmed its own drafts.
+and 27; `evals/judge_prompts.py`) the pair refused 26 of 62 answers to unanswerable
+questions for 7 of 210 right ones, the stated-answer question alone 14 for 4. The
+second prompt shares the first's opening, so llama.cpp evaluates only the rest.
+Asked instead as one more turn of the answering conversation, the model confirmed
+its own drafts.
 """
 
 from __future__ import annotations
