@@ -4,6 +4,7 @@ and the fake says so."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -17,7 +18,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Warmed prompt states persist on disk between processes (qa/prompt_states.py): a test
 # run starts with none, so a document is warm only if this run warmed it.
-os.environ.setdefault("QA_STATE_DIR", tempfile.mkdtemp(prefix="qa-test-states-"))
+# The folder goes when the run ends: states are tens of MB each.
+if "QA_STATE_DIR" not in os.environ:
+    os.environ["QA_STATE_DIR"] = tempfile.mkdtemp(prefix="qa-test-states-")
+    atexit.register(shutil.rmtree, os.environ["QA_STATE_DIR"], ignore_errors=True)
 
 from qa.models.embedder import Embedder  # noqa: E402
 from qa.settings import Settings  # noqa: E402
