@@ -161,6 +161,24 @@ def test_a_document_asked_about_before_is_answered_from_its_kept_state(tmp_path,
     assert len(restored) == 1  # already in the context: nothing to restore
 
 
+@pytest.mark.slow
+def test_a_restored_state_answers_as_a_fresh_evaluation_and_leaves_the_logits_table_alone(tmp_path, settings):
+    """Real tiny model: the reply after a restore is the reply of a context that read the
+    whole prompt, and the restore writes nothing into the 512 x vocabulary logits table
+    (the stock one filled it with zeros: 311 MB resident for the default model)."""
+    document = [{"role": "system", "content": "Read. " + "The harbour of Valdera reopened in May. " * 60}]
+    question = {"role": "user", "content": "When did the harbour reopen?"}
+    kept = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=12, state_dir=tmp_path)
+    list(kept.stream_chat([*document, {"role": "user", "content": "Who reopened it?"}]))
+    list(kept.stream_chat([{"role": "user", "content": "Something else entirely. " * 40}]))
+    kept.llm.scores[:] = 7.0  # a marker a restore that writes the table would overwrite
+    restored = _counting_restores(kept)
+    reply = "".join(kept.stream_chat([*document, question]))
+    assert len(restored) == 1 and (kept.llm.scores == 7.0).all()
+    fresh = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=12, state_cache_mb=0)
+    assert reply and reply == "".join(fresh.stream_chat([*document, question]))
+
+
 def test_a_document_read_as_windows_is_warmed_even_when_the_caller_stops_at_the_answer(
         built_index, embedder, settings):
     """The web chat closes the stream once it has the Answer: the warm must start before."""
