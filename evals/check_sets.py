@@ -1,6 +1,6 @@
 """Check the hand-written eval sets (news25, memos25, mixed25, convo25, the 26, 27 and 28
-sets, news29, memos29, mixed29); the 27-29 batches add their own rules (WORDS27/NONE_SHARE27/
-WHOLE, TURNS...).
+sets, news29, memos29, mixed29, and the 30 sets); the 27-30 batches add their own rules
+(WORDS27/NONE_SHARE27/WHOLE, TURNS...).
 
 Usage: python evals/check_sets.py [set folder ...]
 
@@ -19,19 +19,19 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent
 TYPES = {"name", "role", "number", "date", "place", "reason", "two-hop", "paraphrase", "none"}
 DEFAULT = [*(f"{kind}{batch}" for batch in (25, 26, 27, 28) for kind in ("news", "memos", "mixed", "convo")),
-           "news29", "memos29", "mixed29"]
+           "news29", "memos29", "mixed29", "news30", "memos30", "mixed30", "convo30"]
 # the 27 sets: tighter word counts and at least 28% unanswerable
 WORDS27 = {"news27": (700, 900), "convo27": (350, 450), "news28": (700, 900), "convo28": (350, 450),
-           "news29": (700, 900)}
+           "news29": (700, 900), "news30": (700, 900), "convo30": (350, 450)}
 NONE_SHARE27 = {"news27", "memos27", "mixed27", "news28", "memos28", "mixed28",
-                "news29", "memos29", "mixed29"}
+                "news29", "memos29", "mixed29", "news30", "memos30", "mixed30"}
 # sets whose answerable sources must be whole sentences or lines
-WHOLE = ("27", "28", "29")
+WHOLE = ("27", "28", "29", "30")
 # the 28 batch: conversations may have 3-5 turns and need at least 3 unanswerable turns;
 # its PDFs must have exactly 2 pages
-TURNS = {"convo28": (3, 5)}
-MIN_NONE_TURNS = {"convo28": 3}
-PDF_PAGES = {"memos28": 2, "memos29": 2}
+TURNS = {"convo28": (3, 5), "convo30": (3, 5)}
+MIN_NONE_TURNS = {"convo28": 3, "convo30": 3}
+PDF_PAGES = {"memos28": 2, "memos29": 2, "memos30": 2}
 
 
 def norm(s):

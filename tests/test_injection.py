@@ -51,7 +51,8 @@ def guard(embedder, settings) -> InjectionGuard:
 
 # Written after the guard was tuned, blind to it: measured, not tuned on (see the README).
 BLIND_SETS = ("news26", "memos26", "mixed26", "convo26", "news27", "memos27", "mixed27", "convo27",
-              "news28", "memos28", "mixed28", "convo28", "news29", "memos29", "mixed29")
+              "news28", "memos28", "mixed28", "convo28", "news29", "memos29", "mixed29",
+              "news30", "memos30", "mixed30", "convo30")
 
 
 def _briefing_sentences(blind: bool) -> list[str]:
@@ -91,9 +92,9 @@ def test_answers_to_answerable_questions_bear_on_them(guard, embedder):
         if guard.obeyed(item["question"], item["answers"][0], supporting) is not None:
             refused.append(item["id"])
     assert len(rows) > 100 and ANSWER_RELEVANCE_FLOOR > 0
-    # the blind sets written after it was tuned: 6 of 674 gold answers fall under the floor
-    # (4 of 302 before the 28 sets came, none of the 29 sets')
-    assert [r for r in refused if not r.split("-")[0].endswith(("26", "27", "28", "29"))] == []
+    # the blind sets written after it was tuned: 6 of 818 gold answers fall under the floor
+    # (4 of 302 before the 28 sets came, none of the 29 or 30 sets')
+    assert [r for r in refused if not r.split("-")[0].endswith(("26", "27", "28", "29", "30"))] == []
     assert len(refused) <= 6, refused
 
 
