@@ -66,7 +66,7 @@ def _briefing_sentences(blind: bool) -> list[str]:
 
 def test_no_sentence_of_any_briefing_counts_as_an_order(guard, embedder):
     """The prompt filter never takes a fact from a briefing it was tuned beside (over 500
-    sentences); on the blind sets written later three sentences of 870 come over the
+    sentences); on the blind sets written later three sentences of 1,933 come over the
     answer's margin (two instructions to readers, a heading; one plain news sentence
     among them) and none over the prompt's."""
     scores = guard.order_scores(embedder.encode(_briefing_sentences(blind=False)))
