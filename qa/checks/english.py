@@ -30,9 +30,10 @@ class EnglishRules:
     def run(self, draft: Draft) -> Verdict:
         cited = draft.cited
         document = draft.documents[cited.doc_id].text if cited and cited.doc_id in draft.documents else ""
-        if unstated_premise(draft.reply.answer, draft.question, draft.evidence_sentence, document):
+        problem = unstated_premise(draft.reply.answer, draft.question, draft.evidence_sentence, document)
+        if problem:
             return Verdict(f"{self.name}.unstated_premise", REFUSE,
-                           "the evidence never states what the question presupposes")
+                           f"the evidence never states what the question presupposes ({problem})")
         return Verdict(self.name, ACCEPT)
 
 
@@ -69,12 +70,16 @@ _APPOSITION_WORDS = 6  # "a mediator, retired judge Anselm Roth": the mediator i
 _PRONOUNS = frozenset(["he", "she", "it", "they", "we", "i", "you"])  # a subject the conversation names
 
 
-def unstated_premise(answer: str, question: str, cited_text: str, documents_text: str = "") -> bool:
-    """True when the answer restates the act the question presupposes ("What did the
-    mediator propose?" -> "The mediator proposed...") and the cited passages never
-    state that act, or give it to someone else ("Moscow stated..." for "the joint
-    statement said"): the model filled a near-miss question with whatever was nearby.
-    Undecided (False) when the answer does not restate the question's act."""
+NOBODY = "nobody in it does that"  # the two ways a premise goes unstated, for the trace
+SOMEONE_ELSE = "it says someone else did"
+
+
+def unstated_premise(answer: str, question: str, cited_text: str, documents_text: str = "") -> str | None:
+    """``NOBODY`` or ``SOMEONE_ELSE`` when the answer restates the act the question
+    presupposes ("What did the mediator propose?" -> "The mediator proposed...") and the
+    cited passages never state that act, or give it to someone else ("Moscow stated..."
+    for "the joint statement said"): the model filled a near-miss question with whatever
+    was nearby. Undecided (None) when the answer does not restate the question's act."""
     tokens = strip_markers(answer).strip().split()
     asked = {_act(w) for w in words(question)} - {None} - _WISHES
     for index, word in enumerate(tokens[1:], start=1):
@@ -84,7 +89,7 @@ def unstated_premise(answer: str, question: str, cited_text: str, documents_text
         if act in asked and (said or (_is_past(done) and done not in question.lower())):
             return _act_missing_or_swapped(act, _head(tokens[:index]), cited_text,
                                            documents_text or cited_text)
-    return False
+    return None
 
 
 def _act(word: str) -> str | None:
@@ -102,24 +107,26 @@ def _is_past(word: str) -> bool:
     return bool(_PAST.match(word)) or word in _IRREGULAR
 
 
-def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_text: str) -> bool:
+def _act_missing_or_swapped(act: str, subject: str, cited_text: str, documents_text: str) -> str | None:
     if not subject or subject.lower() in _PRONOUNS:
-        return False  # "They won it by..." or "In March, Russia...": who did it is not decidable here
+        return None  # "They won it by..." or "In March, Russia...": who did it is not decidable here
     doers = []
     for word in re.finditer(r"\b[a-z]+\b", cited_text):
         done = word.group()
         if done not in _SAYING_DONE if act == _SAYING else _act(done) != act:
             continue
         if act != _SAYING and not _is_past(done):
-            return False  # "led discussions" for "discussed": who did it is not decidable here
+            return None  # "led discussions" for "discussed": who did it is not decidable here
         if done == "according":
             named = _ACCORDING_TO.match(cited_text, word.start())
         else:
             named = _DOER_BEFORE.search(cited_text[:word.start()])
         if named is None:
-            return False  # "the authority has offered": whoever it is, not decidable here
+            return None  # "the authority has offered": whoever it is, not decidable here
         doers.append(named.group(1))
-    return not doers or not any(_refers_to(subject, doer, documents_text) for doer in doers)
+    if not doers:
+        return NOBODY
+    return None if any(_refers_to(subject, doer, documents_text) for doer in doers) else SOMEONE_ELSE
 
 
 def _head(tokens: list[str]) -> str:

@@ -57,7 +57,7 @@ _STATEMENT = ("One of the goals, according to Russia’s foreign ministry, is to
 def test_an_act_the_question_presupposes_must_be_stated_by_its_doer(answer, question, cited, unstated):
     from qa.checks.english import unstated_premise
 
-    assert unstated_premise(answer, question, cited) is unstated
+    assert bool(unstated_premise(answer, question, cited)) is unstated
 
 
 _TALKS = ("Finance minister Jonas Petrov, who met Marsh on Wednesday evening, said the government would "
@@ -66,10 +66,13 @@ _TALKS = ("Finance minister Jonas Petrov, who met Marsh on Wednesday evening, sa
 
 
 def test_short_irregular_verbs_are_acts_too():
-    from qa.checks.english import unstated_premise
+    from qa.checks.english import NOBODY, SOMEONE_ELSE, unstated_premise
 
     # "pay" has three letters, yet "Russia paid" restates the act nobody states of Russia
+
     assert unstated_premise("Russia paid one billion euros [1].", "How much did Russia pay?",
-                            "Brussels paid one billion euros.")
+                            "Brussels paid one billion euros.") == SOMEONE_ELSE
+    assert unstated_premise("Russia paid one billion euros [1].", "How much did Russia pay?",
+                            "One billion euros was the sum agreed.") == NOBODY
 
 
