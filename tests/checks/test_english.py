@@ -69,7 +69,6 @@ def test_short_irregular_verbs_are_acts_too():
     from qa.checks.english import NOBODY, SOMEONE_ELSE, unstated_premise
 
     # "pay" has three letters, yet "Russia paid" restates the act nobody states of Russia
-
     assert unstated_premise("Russia paid one billion euros [1].", "How much did Russia pay?",
                             "Brussels paid one billion euros.") == SOMEONE_ELSE
     assert unstated_premise("Russia paid one billion euros [1].", "How much did Russia pay?",

@@ -171,10 +171,11 @@ def test_a_restored_state_answers_as_a_fresh_evaluation_and_leaves_the_logits_ta
     kept = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=12, state_dir=tmp_path)
     list(kept.stream_chat([*document, {"role": "user", "content": "Who reopened it?"}]))
     list(kept.stream_chat([{"role": "user", "content": "Something else entirely. " * 40}]))
-    kept.llm.scores[:] = 7.0  # a marker a restore that writes the table would overwrite
+    table = kept.llm.scores
+    table[0, 0] = table[-1, -1] = 7.0  # markers the stock restore overwrites (the rows it restores, the rest)
     restored = _counting_restores(kept)
     reply = "".join(kept.stream_chat([*document, question]))
-    assert len(restored) == 1 and (kept.llm.scores == 7.0).all()
+    assert len(restored) == 1 and table[0, 0] == table[-1, -1] == 7.0
     fresh = Generator("tiny", settings.cache_dir, n_ctx=2048, n_threads=1, max_tokens=12, state_cache_mb=0)
     assert reply and reply == "".join(fresh.stream_chat([*document, question]))
 
