@@ -6,8 +6,7 @@
 Run the evaluations with ``QA_JUDGE_MIN_YES=0`` (the judge then refuses nothing, so
 every draft that reached it is in the report as an answer with its citation). For
 each such answer this asks the model each judge prompt of ``qa/prompts`` over the
-cited sentence (found in the document from the citation's excerpt) with the judge's
-neighbouring sentences (``--neighbours 0``: the sentence alone) and prints, per
+cited sentence (found in the document from the citation's excerpt) and prints, per
 threshold, how many right answers, wrong answers and answers to unanswerable
 questions each prompt, and the pair by mean log-odds (the judge's rule), would
 refuse; then the seconds one prompt and the pair take (the second shares the first's
@@ -27,14 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.checks import Draft  # noqa: E402
-from qa.checks.judge import NEIGHBOURS, PROMPTS, ModelJudge, _mean_odds  # noqa: E402
+from qa.checks.judge import PROMPTS, ModelJudge, _mean_odds  # noqa: E402
 from qa.generators import make_generator  # noqa: E402
 from qa.ingest.chunking import sentence_spans  # noqa: E402
 from qa.ingest.documents import load_document  # noqa: E402
-from qa.reader.evidence import Span  # noqa: E402
 from qa.reader.reply import Reply  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.types import Document, Passage  # noqa: E402
 
 THRESHOLDS = (0.4, 0.5, 0.55, 0.6)
 
@@ -43,11 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reports", nargs="+", type=Path, help="qa eval --out folders")
-    parser.add_argument("--neighbours", type=int, default=NEIGHBOURS,
-                        help="sentences shown either side of the evidence sentence (0: it alone)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    judge = ModelJudge(make_generator(settings), settings.reader.prompts_dir, neighbours=args.neighbours)
+    judge = ModelJudge(make_generator(settings), settings.reader.prompts_dir)
     rows = []
     for outcome, draft in judged_drafts(args.reports):
         answered, stated = (judge._p_yes(judge._messages(draft, name)) for name in PROMPTS)
@@ -72,29 +67,22 @@ def judged_drafts(reports: list[Path]):
         for row in json.loads((folder / "report.json").read_text())["questions"]:
             if row.get("conversation") or not row["citations"] or row["trace"][-1]["check"] != "judge":
                 continue
-            found = cited_sentence(row["citations"][0])
-            if found is None:
+            sentence = cited_sentence(row["citations"][0])
+            if sentence is None:
                 continue
-            document, span = found
             outcome = ("unanswerable" if row["unanswerable"] else
                        "right" if row["contains_answer"] else "wrong")
             answer = row["answer"].rsplit(" [", 1)[0]
-            passage = Passage(chunk_id=f"{document.doc_id}:0", doc_id=document.doc_id, text=document.text,
-                              score=1.0, title=document.title, source=document.source, start=0,
-                              end=len(document.text))
-            yield outcome, Draft(question=row["question"], about=row["question"], passages=(passage,),
+            yield outcome, Draft(question=row["question"], about=row["question"], passages=(),
                                  reply=Reply(answer=answer, number=1), evidence=None,
-                                 evidence_sentence=document.text[span.start:span.end],
-                                 documents={document.doc_id: document}, sentence_span=span)
+                                 evidence_sentence=sentence, documents={})
 
 
-def cited_sentence(citation: dict) -> tuple[Document, Span] | None:
-    """The cited document and where in it the cited sentence lies (the judge reads it
-    with its neighbours, as in an answer)."""
-    document = load_document(ROOT / citation["source"])
-    at = document.text.find(citation["excerpt"].rstrip("\u2026"))
-    spans = [(s, e) for s, e in sentence_spans(document.text) if s <= at < e] if at >= 0 else []
-    return (document, Span(*spans[0])) if spans else None
+def cited_sentence(citation: dict) -> str | None:
+    text = load_document(ROOT / citation["source"]).text
+    at = text.find(citation["excerpt"].rstrip("\u2026"))
+    spans = [(s, e) for s, e in sentence_spans(text) if s <= at < e] if at >= 0 else []
+    return text[spans[0][0]:spans[0][1]] if spans else None
 
 
 def timing(judge: ModelJudge, draft: Draft, rounds: int = 3) -> str:

@@ -24,14 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from qa.checks import Draft
-from qa.ingest.chunking import sentence_spans
 from qa.types import ACCEPT, REFUSE, Verdict
 
 YES_NO = 'root ::= "yes" | "no" | "Yes" | "No"'
 YES, NO = ("yes", "Yes"), ("no", "No")
 SYSTEM = "You check answers. Reply with yes or no only."
 PROMPTS = ("judge_question.txt", "judge_evidence.txt")  # the second shares the first's opening
-NEIGHBOURS = 1  # sentences shown either side of the evidence sentence
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,6 @@ class ModelJudge:
     generator: Any
     prompts_dir: Path
     min_yes: float = 0.5
-    neighbours: int = NEIGHBOURS
     name: str = "judge"
 
     def run(self, draft: Draft) -> Verdict:
@@ -75,26 +72,9 @@ class ModelJudge:
 
     def _messages(self, draft: Draft, prompt: str) -> list[dict[str, str]]:
         template = _template(self.prompts_dir / prompt)
-        text = template.format(evidence=" ".join(evidence_in_view(draft, self.neighbours).split()),
-                               earlier=draft.earlier,
+        text = template.format(evidence=" ".join(draft.evidence_sentence.split()), earlier=draft.earlier,
                                question=draft.question, answer=draft.reply.answer)
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
-
-
-def evidence_in_view(draft: Draft, around: int = NEIGHBOURS) -> str:
-    """The evidence sentence with the sentence either side of it: "She joined in 2009"
-    names nobody, and a question's second hop is often the sentence before. Only the
-    evidence sentence when its place in the document is not known."""
-    cited, bounds = draft.cited, draft.sentence_span
-    if cited is None or bounds is None or cited.doc_id not in draft.documents:
-        return draft.evidence_sentence
-    text = draft.documents[cited.doc_id].text
-    spans = sentence_spans(text)
-    at = [i for i, (start, end) in enumerate(spans) if start < bounds.end and bounds.start < end]
-    if not at:
-        return draft.evidence_sentence
-    first, last = max(0, at[0] - around), min(len(spans), at[-1] + around + 1)
-    return text[spans[first][0]:spans[last - 1][1]]
 
 
 def _mean_odds(*probabilities: float) -> float:

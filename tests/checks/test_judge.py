@@ -3,7 +3,6 @@ evidence states from the same sentence's fact given for another question (a near
 miss), and the threshold is what refuses."""
 
 import re
-from dataclasses import replace
 
 import pytest
 
@@ -47,24 +46,3 @@ def test_the_mean_odds_of_an_even_split_is_even_and_certainty_is_clamped():
     assert _mean_odds(0.9, 0.1) == pytest.approx(0.5)
     assert _mean_odds(0.8, 0.8) == pytest.approx(0.8)
     assert 0 < _mean_odds(0.0, 0.0) < 1e-5 and 1 - 1e-5 < _mean_odds(1.0, 1.0) < 1
-
-
-def test_the_judge_reads_the_evidence_with_the_sentence_either_side():
-    """"She joined in 2009" names nobody: the sentence before says who she is."""
-    from qa.checks.judge import evidence_in_view
-    from qa.reader.evidence import Span
-    from qa.types import Document, Passage
-
-    text = "Mara Lind chairs the board. She joined in 2009. The board meets monthly. It has nine members."
-    document = Document(doc_id="d", title="Board", source="board.txt", text=text, content_hash="h")
-    passage = Passage(chunk_id="d:0", doc_id="d", text=text, score=1.0, title="Board", source="board.txt",
-                      start=0, end=len(text))
-    at = text.index("She joined")
-    draft = Draft(question="When did Mara Lind join?", about="", passages=(passage,),
-                  reply=Reply(answer="In 2009.", number=1, quote="She joined in 2009"), evidence=None,
-                  evidence_sentence="She joined in 2009.", documents={"d": document},
-                  sentence_span=Span(at, at + len("She joined in 2009.")))
-    chair, joined, meets = "Mara Lind chairs the board.", "She joined in 2009.", "The board meets monthly."
-    assert evidence_in_view(draft) == f"{chair} {joined} {meets}"
-    assert evidence_in_view(replace(draft, sentence_span=Span(0, len(chair)))) == f"{chair} {joined}"
-    assert evidence_in_view(replace(draft, documents={})) == "She joined in 2009."  # its place unknown
