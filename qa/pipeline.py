@@ -12,7 +12,6 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,6 @@ from qa.models.embedder import Embedder
 from qa.priority import FOREGROUND
 from qa.reader.context import ContextPlan, build_context
 from qa.reader.document_reader import Clock, DocumentReader, Question
-from qa.reader.follow_up import FollowUpRewriter, Rewrite
 from qa.reader.reply import ReaderPrompt
 from qa.settings import Settings
 from qa.types import (
@@ -136,38 +134,28 @@ class Assistant:
         documents = retriever.store.documents
         if not documents:
             self._no_documents()
-        rewrite = self._standalone(question, history)
-        standalone = rewrite.standalone if rewrite else question
-        query = standalone if rewrite and rewrite.rewritten else self.retrieval_query(question, history)
-        before = (rewrite.verdict,) if rewrite else ()
+        query = self.retrieval_query(question, history)
         passages = (retriever.retrieve_within(query, only, self.settings.retrieve.candidates) if only
                     else retriever.retrieve(query, self.settings.retrieve.candidates))
-        clock = Clock(started, retrieval=time.perf_counter() - started)  # the rewrite included
+        clock = Clock(started, retrieval=time.perf_counter() - started)
         relevant = [p for p in passages if p.score >= self.settings.retrieve.min_relevance]
         if not relevant:
             best = max((p.score for p in passages), default=0.0)
             verdict = Verdict("relevance", REFUSE, f"no passage reaches relevance "
                               f"{self.settings.retrieve.min_relevance:.2f} (best {best:.2f})")
-            yield self._refused(question, passages, clock, (*before, verdict))
+            yield self._refused(question, passages, clock, verdict)
             return
         context = build_context(relevant, documents, self.generator.count_tokens, self.context_plan,
                                 show_whole=self._may_show_whole)
         earlier = self._context(history) if query != question else ""
-        asked = Question(text=standalone, about=query, context=context, earlier=earlier)
+        asked = Question(text=question, about=query, context=context, earlier=earlier)
         with contextlib.closing(self.document_reader.stream(asked, documents, clock, stages)) as pieces:
             for piece in pieces:
                 if isinstance(piece, Answer):  # before it leaves: a caller may close the stream then
                     self._warm.update(documents[d].content_hash for d in context.whole)
                     if context:
                         self._warm_later([documents[context.passages[0].doc_id]])
-                    piece = replace(piece, question=question, trace=(*before, *piece.trace))
                 yield piece
-
-    def _standalone(self, question: str, history: Sequence[Turn]) -> Rewrite | None:
-        """The follow-up as a question of its own (None: not a follow-up, or rewriting off)."""
-        if not (self.settings.reader.rewrite_follow_ups and history and is_follow_up(question)):
-            return None
-        return FollowUpRewriter(self.generator, self.settings.reader.prompts_dir).run(question, history)
 
     def _warm_later(self, documents: Sequence[Document]) -> None:
         """Warm cold documents in a background thread that waits for answers in progress
@@ -240,10 +228,9 @@ class Assistant:
                 return chunk
             number += 1
 
-    def _refused(self, question: str, passages: list[Passage], clock: Clock,
-                 trace: tuple[Verdict, ...]) -> Answer:
+    def _refused(self, question: str, passages: list[Passage], clock: Clock, verdict: Verdict) -> Answer:
         return Answer(question=question, text=self.prompt.refusal, abstained=True,
-                      passages=passages, timings=clock.stop(), trace=trace)
+                      passages=passages, timings=clock.stop(), trace=(verdict,))
 
 
     def _no_documents(self) -> None:

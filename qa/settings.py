@@ -127,9 +127,6 @@ class ReaderSettings(_Checked):
     # Off: on 2 cores its whole-document prefill (~10 s) starved the web page under test.
     warm_in_background: bool = False
     warm_documents: int = _setting(8, low=0)  # documents whose prefix warm_up() evaluates ahead
-    # A follow-up ("Who manages her team?") rewritten by the model as a question that stands
-    # on its own before it is searched, read and judged (qa/reader/follow_up.py).
-    rewrite_follow_ups: bool = False
 
 
 @dataclass(frozen=True)
